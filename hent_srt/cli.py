@@ -1,0 +1,88 @@
+"""``hent-srt <command>``: one entry point, one module per command.
+
+Each command lives in the module that owns its logic and exposes two functions:
+``add_arguments(parser: argparse.ArgumentParser) -> None`` and ``main(args: argparse.Namespace) -> int``.
+Modules are imported lazily, so ``hent-srt --help`` is fast and a command whose module is not available yet says
+so and exits 2 instead of pretending to work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Sequence
+
+NOT_AVAILABLE_EXIT = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str
+    help: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("synth", "hent_srt.data.corpora.synth", "generate the synthetic speech-translation corpus"),
+    Command("features", "hent_srt.data.features", "resample, speed-perturb and extract 80-dim fbank"),
+    Command("bpe", "hent_srt.data.tokenizer", "train sentencepiece models for source and target text"),
+    Command("train", "hent_srt.train.trainer", "train a model (single process or torchrun DDP)"),
+    Command("average", "hent_srt.train.average", "average checkpoints into one model"),
+    Command("decode", "hent_srt.decode.decode", "decode test sets (greedy / modified beam search) and score"),
+    Command("score", "hent_srt.score", "score hypotheses: WER/CER, BLEU and chrF++ with signatures"),
+    Command("export", "hent_srt.export", "export TorchScript / ONNX models"),
+    Command("config", "hent_srt.config", "show a resolved configuration preset"),
+)
+
+
+def _load(command: Command) -> ModuleType | None:
+    """Import the module of ``command``; None when that module (not one of its imports) does not exist."""
+    try:
+        module = importlib.import_module(command.module)
+    except ModuleNotFoundError as err:
+        if err.name is not None and command.module.startswith(err.name):
+            return None
+        raise
+    if not (hasattr(module, "add_arguments") and hasattr(module, "main")):
+        return None
+    return module
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None]]:
+    parser = argparse.ArgumentParser(
+        prog="hent-srt",
+        description="Joint speech recognition and translation with hierarchical neural transducers.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    modules: dict[str, ModuleType | None] = {}
+    for command in COMMANDS:
+        module = _load(command)
+        modules[command.name] = module
+        help_text = command.help if module is not None else f"{command.help} (not yet available)"
+        command_parser = sub.add_parser(command.name, help=help_text, description=help_text)
+        if module is not None:
+            module.add_arguments(command_parser)
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, modules = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return NOT_AVAILABLE_EXIT
+    module = modules[args.command]
+    if module is None:
+        print(
+            f"hent-srt {args.command}: not yet available in this version of hent-srt.",
+            file=sys.stderr,
+        )
+        return NOT_AVAILABLE_EXIT
+    return int(module.main(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
