@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Fisher and CALLHOME Spanish -> English (Post et al. 2013). See README.md for the data it needs.
+#   ./run.sh --fisher-audio-dir /data/LDC2010S01 --fisher-transcript-dir /data/LDC2010T04 \
+#            --callhome-audio-dir /data/LDC96S35 --callhome-transcript-dir /data/LDC96T17 \
+#            --translation-dir /data/fisher-callhome-corpus
+# Leave out the two callhome (or fisher) options to prepare one corpus only.
+set -euo pipefail
+cd "$(dirname "$0")"
+stage=0
+stop_stage=6
+fisher_audio_dir=
+fisher_transcript_dir=
+callhome_audio_dir=
+callhome_transcript_dir=
+translation_dir=
+manifest_dir=data/manifests
+flac_dir=data/flac  # one-time FLAC copy of the SPHERE audio; pass --flac-dir "" to read the .sph files
+python=python3
+. ../../scripts/parse_options.sh
+
+# Stage 0: corpus -> lhotse manifests (skipped when those of the given corpora exist).
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  splits=""
+  [ -n "$fisher_audio_dir" ] && splits="$splits fisher_train fisher_dev fisher_dev2 fisher_test"
+  [ -n "$callhome_audio_dir" ] && splits="$splits callhome_train callhome_devtest callhome_evltest"
+  if [ -z "$splits" ] || [ -z "$translation_dir" ]; then
+    echo "$0: stage 0 needs --translation-dir and the Fisher and/or CALLHOME directories; see README.md" >&2
+    exit 2
+  fi
+  done_all=true
+  for split in $splits; do
+    [ -f "$manifest_dir/fisher_callhome_supervisions_$split.jsonl.gz" ] || done_all=false
+  done
+  if $done_all; then
+    echo "stage 0: manifests in $manifest_dir exist, skipping"
+  else
+    "$python" ../../local/prepare_fisher_callhome.py --translation-dir "$translation_dir" \
+      ${fisher_audio_dir:+--fisher-audio-dir "$fisher_audio_dir"} \
+      ${fisher_transcript_dir:+--fisher-transcript-dir "$fisher_transcript_dir"} \
+      ${callhome_audio_dir:+--callhome-audio-dir "$callhome_audio_dir"} \
+      ${callhome_transcript_dir:+--callhome-transcript-dir "$callhome_transcript_dir"} \
+      --output-dir "$manifest_dir" ${flac_dir:+--flac-dir "$flac_dir"}
+  fi
+fi
+
+# Stages 1-6 (DESIGN.md §1); their conf files are written with the training recipes.
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  hent-srt features --config conf/features.yaml
+fi
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  hent-srt bpe --config conf/bpe.yaml
+fi
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  hent-srt train --config conf/asr_pretrain.yaml
+fi
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  hent-srt train --config conf/hent_srt.yaml --init-from exp/asr_pretrain
+fi
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  hent-srt decode --config conf/decode.yaml
+fi
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  hent-srt export --config conf/export.yaml
+fi

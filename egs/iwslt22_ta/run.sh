@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# IWSLT 2022 Tunisian Arabic -> English (LDC2022E01 / LDC2025S05). See README.md for the data it needs.
+#   ./run.sh --stage 0 --stop-stage 6 --corpus-dir /data/LDC2022E01 --split-dir /data/iwslt22-dialect
+set -euo pipefail
+cd "$(dirname "$0")"
+stage=0
+stop_stage=6
+corpus_dir=
+split_dir=
+manifest_dir=data/manifests
+flac_dir=data/flac  # one-time FLAC copy of the SPHERE audio; pass --flac-dir "" to read the .sph files
+python=python3
+. ../../scripts/parse_options.sh
+
+# Stage 0: corpus -> lhotse manifests (skipped when all of them exist).
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  done_all=true
+  for split in train dev test1; do
+    [ -f "$manifest_dir/iwslt22_ta_supervisions_$split.jsonl.gz" ] || done_all=false
+  done
+  if $done_all; then
+    echo "stage 0: manifests in $manifest_dir exist, skipping"
+  else
+    if [ -z "$corpus_dir" ] || [ -z "$split_dir" ]; then
+      echo "$0: stage 0 needs --corpus-dir (LDC2022E01) and --split-dir (iwslt22-dialect checkout); see README.md" >&2
+      exit 2
+    fi
+    "$python" ../../local/prepare_iwslt22_ta.py --corpus-dir "$corpus_dir" --split-dir "$split_dir" \
+      --output-dir "$manifest_dir" ${flac_dir:+--flac-dir "$flac_dir"}
+  fi
+fi
+
+# Stages 1-6 (DESIGN.md §1); their conf files are written with the training recipes.
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  hent-srt features --config conf/features.yaml
+fi
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  hent-srt bpe --config conf/bpe.yaml
+fi
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  hent-srt train --config conf/asr_pretrain.yaml
+fi
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  hent-srt train --config conf/hent_srt.yaml --init-from exp/asr_pretrain
+fi
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  hent-srt decode --config conf/decode.yaml
+fi
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  hent-srt export --config conf/export.yaml
+fi
