@@ -143,6 +143,7 @@ class TrainConfig:
     log_interval: int = 50
     valid_interval: int = 3000
     max_steps: int = 0
+    find_unused_parameters: bool = True
 
 
 @dataclass

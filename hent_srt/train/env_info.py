@@ -1,0 +1,118 @@
+"""What an experiment directory records about the run: resolved config, git commit, package versions.
+
+``write_experiment_info(exp_dir, config, command_line, seed)`` writes ``exp_dir/config.yaml`` (the resolved
+configuration, loadable with ``hent-srt train --config exp_dir/config.yaml``) and ``exp_dir/env.json``
+(git commit of the hent-srt source tree and whether it had local changes, versions of the packages that shape
+the numbers, Python and platform, the command line, the seed, the number of processes and devices). Both are
+written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hent_srt.config import Config, dump_config
+
+__all__ = [
+    "PACKAGES",
+    "collect_env",
+    "git_commit",
+    "package_versions",
+    "write_experiment_info",
+    "write_text_atomic",
+]
+
+# Distributions whose versions can change results.
+PACKAGES: tuple[str, ...] = ("hent-srt", "torch", "lhotse", "sentencepiece", "sacrebleu", "numpy", "k2")
+
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _git(args: Sequence[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_commit(path: str | Path = SOURCE_ROOT) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` for the git work tree holding ``path``."""
+    cwd = Path(path)
+    commit = _git(["rev-parse", "HEAD"], cwd)
+    if not commit:
+        return {"commit": None, "dirty": None}
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:
+    """Installed version of each distribution in ``names`` (None when not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def collect_env(command_line: Sequence[str], seed: int, world_size: int = 1) -> dict[str, Any]:
+    """Everything ``env.json`` records (see the module docstring)."""
+    cuda = torch.cuda.is_available()
+    return {
+        "git": git_commit(),
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "command_line": list(command_line),
+        "seed": seed,
+        "world_size": world_size,
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+        "torch_num_threads": torch.get_num_threads(),
+        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_experiment_info(
+    exp_dir: str | Path,
+    config: Config,
+    command_line: Sequence[str],
+    world_size: int = 1,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``config.yaml`` and ``env.json`` (plus the ``extra`` entries) into ``exp_dir``; returns the latter."""
+    exp_dir = Path(exp_dir)
+    env = collect_env(command_line, seed=config.train.seed, world_size=world_size)
+    env.update(extra or {})
+    write_text_atomic(exp_dir / "config.yaml", dump_config(config))
+    write_text_atomic(exp_dir / "env.json", json.dumps(env, indent=2, sort_keys=True) + "\n")
+    return env

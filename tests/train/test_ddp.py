@@ -1,0 +1,59 @@
+"""Two CPU processes (gloo) through ``run_training``: weights stay identical across ranks, skips are agreed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+
+from hent_srt.train.checkpoint import load_checkpoint
+from hent_srt.train.distributed import find_free_port
+from hent_srt.train.trainer import fix_random_seed
+
+DEADLINE_S = 240.0  # a hang (ranks out of step) fails the test instead of blocking the suite
+
+
+def spawn_and_wait(fn, args, nprocs: int) -> None:
+    context = mp.start_processes(fn, args=args, nprocs=nprocs, join=False, start_method="spawn")
+    deadline = time.monotonic() + DEADLINE_S
+    while not context.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            raise AssertionError(f"DDP workers still running after {DEADLINE_S} s (deadlock?)")
+
+
+def test_two_ranks_stay_identical_and_skip_together(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # spawned workers import the stand-ins by name
+    import trainer_standins as standins
+
+    # 8 utterances, no shuffling: rank 0 sees batches [0,2],[4,6] and rank 1 [1,3],[5,7] each epoch, so the
+    # ranks train on different data; utt-5 (rank 1 only, step 2) has a NaN loss.
+    config = standins.tiny_config(max_steps=3)
+    build = standins.TinyBuild(n_train=8, n_valid=4, shuffle=False, nan_cut_ids=("utt-5",))
+    exp_dir, out_dir = tmp_path / "exp", tmp_path / "out"
+    out_dir.mkdir()
+    spawn_and_wait(standins.ddp_worker, (2, find_free_port(), str(exp_dir), str(out_dir), build, config), 2)
+
+    ranks = [torch.load(out_dir / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    for name, value in ranks[0]["model"].items():
+        assert torch.equal(value, ranks[1]["model"][name]), name
+    fix_random_seed(config.train.seed)
+    initial = standins.TinyModel().state_dict()
+    assert not torch.equal(initial["out.weight"], ranks[0]["model"]["out.weight"])
+    for r in range(2):
+        state = ranks[r]["state"]
+        assert state["batch_idx_train"] == 3 and state["epoch"] == 2 and state["batches_in_epoch"] == 1
+        assert state["num_skipped_nonfinite"] == 1  # agreed on both ranks, though only rank 1 saw the NaN
+        # the model schedules count both ranks' audio: step * max_duration * world_size / ref_duration
+        assert ranks[r]["seen_batch_counts"] == [k * 2.0 * 2 / 600.0 for k in (1, 2, 3)]
+
+    ckpt = load_checkpoint(exp_dir / "checkpoint-3.pt")
+    assert ckpt["world_size"] == 2
+    assert [s["loader"]["rank"] for s in ckpt["rank_states"]] == [0, 1]
+    assert all(s["loader"]["position"] == 1 for s in ckpt["rank_states"])
+    for name, value in ckpt["model"].items():
+        assert torch.equal(value, ranks[0]["model"][name]), name
+    assert (exp_dir / "epoch-1.pt").is_file() and (exp_dir / "config.yaml").is_file()
