@@ -16,9 +16,10 @@ import argparse
 import dataclasses
 import sys
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -63,7 +64,10 @@ def _published_st_encoder() -> EncoderConfig:
 
 @dataclass
 class ModelConfig:
-    """The HENT-SRT model: ``encoder_type`` is ``hier`` (ENC_st on ENC_asr's last stack) or ``shared``."""
+    """The HENT-SRT model: ``encoder_type`` is ``hier`` (ENC_st on an ENC_asr stack) or ``shared``.
+
+    ``st_tap_stack`` is the index of the ENC_asr stack whose 50 Hz output ENC_st reads (published: -1, the last).
+    """
 
     encoder_type: str = "hier"
     tasks: tuple[str, ...] = ("asr", "st")
@@ -71,6 +75,7 @@ class ModelConfig:
     subsampling_channels: tuple[int, ...] = (8, 32, 128)
     asr_encoder: EncoderConfig = field(default_factory=EncoderConfig)
     st_encoder: EncoderConfig = field(default_factory=_published_st_encoder)
+    st_tap_stack: int = -1
     predictor: str = "stateless"
     decoder_dim: int = 256
     joiner_dim: int = 256
