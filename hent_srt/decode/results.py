@@ -1,0 +1,53 @@
+"""RESULTS.md tables: one section per model, one row per (decoding method, blank penalty), test sets as columns.
+
+Sections are keyed by their heading; writing a section again replaces it, the others are kept. Each table
+carries the sacrebleu signature of its BLEU column and the exact commands that produced it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def format_section(model_name: str, method: str, summaries: Sequence[dict], comment: str,
+                   commands: Sequence[str]) -> str:
+    """Markdown section from the ``summary-<set>.json`` dicts written by ``hent-srt decode``."""
+    sets = [s["set"] for s in summaries]
+    penalties = sorted({row["blank_penalty"] for s in summaries for row in s.get("st", [])}) or [None]
+    header = "| decoding | ST blank penalty | " + " | ".join(
+        f"{name} {s['asr']['metric'] if 'asr' in s else 'WER'} | {name} BLEU | {name} chrF++ | {name} len. ratio"
+        for name, s in zip(sets, summaries)
+    ) + " | comment |"
+    rule = "|" + "---|" * (3 + 4 * len(sets))
+    rows = []
+    for penalty in penalties:
+        cells = [method, "—" if penalty is None else f"{penalty:g}"]
+        for s in summaries:
+            cells.append(f"{s['asr']['error_rate']:.2f}" if "asr" in s else "—")
+            st = next((r for r in s.get("st", []) if r["blank_penalty"] == penalty), None)
+            cells += [f"{st['bleu']:.2f}", f"{st['chrf']:.2f}", f"{st['length_ratio']:.3f}"] if st else ["—"] * 3
+        rows.append("| " + " | ".join(cells) + f" | {comment} |")
+    signatures = sorted({r["bleu_signature"] for s in summaries for r in s.get("st", [])})
+    lines = [f"## {model_name}", "", header, rule, *rows, ""]
+    if signatures:
+        lines.append("BLEU signature: " + "; ".join(f"`{sig}`" for sig in signatures))
+        lines.append("")
+    lines += ["Commands:", "", "```sh", *commands, "```", ""]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Insert or replace ``section`` (keyed by its ``## `` heading) in the markdown file ``path``, atomically."""
+    heading = section.splitlines()[0]
+    if not heading.startswith("## "):
+        raise ValueError("a RESULTS.md section must start with a '## ' heading")
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Results\n\n"
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    new_text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text) if pattern.search(text) else (
+        text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    tmp.replace(path)
