@@ -12,12 +12,11 @@ supported (Fisher dev/dev2/test have four).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Error rates

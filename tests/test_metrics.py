@@ -3,7 +3,14 @@
 import pytest
 from sacrebleu.metrics import BLEU, CHRF
 
-from hent_srt.metrics import align, error_rate, format_error_details, match_ids, read_kaldi_text, translation_score
+from hent_srt.metrics import (
+    align,
+    error_rate,
+    format_error_details,
+    match_ids,
+    read_kaldi_text,
+    translation_score,
+)
 
 
 def test_wer_hand_computed():
