@@ -267,15 +267,19 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve_preset_path(name: str | Path, relative_to: Path | None = None) -> Path:
-    """Find a preset: a path, or a name looked up next to ``relative_to`` and then in ``recipes/``."""
+def resolve_preset_path(name: str | Path, relative_to: Path | None = None, exclude: Path | None = None) -> Path:
+    """Find a preset: a path, or a name looked up next to ``relative_to`` and then in ``recipes/``.
+
+    ``exclude`` (the file naming the base) is skipped, so ``egs/x/conf/hent_srt.yaml`` may say ``base: hent_srt``
+    and get ``recipes/hent_srt.yaml``.
+    """
     candidates = [Path(name)]
     stem = str(name) if str(name).endswith((".yaml", ".yml")) else f"{name}.yaml"
     if relative_to is not None:
         candidates.append(relative_to / stem)
     candidates.append(RECIPES_DIR / stem)
     for path in candidates:
-        if path.is_file():
+        if path.is_file() and (exclude is None or path.resolve() != exclude.resolve()):
             return path
     raise ValueError(
         f"config preset {str(name)!r} not found (looked in: {', '.join(str(c) for c in candidates)}); "
@@ -295,7 +299,7 @@ def _load_yaml_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     base = data.pop("base", None)
     if base is None:
         return data
-    base_path = resolve_preset_path(base, relative_to=path.parent)
+    base_path = resolve_preset_path(base, relative_to=path.parent, exclude=path)
     return _deep_merge(_load_yaml_tree(base_path, (*seen, path)), data)
 
 

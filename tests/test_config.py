@@ -37,6 +37,12 @@ def test_child_overrides_parent(tmp_path):
     assert (c.optim.base_lr, c.optim.lr_epochs) == (0.01, 3.0)
 
 
+def test_a_recipe_conf_may_extend_the_preset_of_its_own_name(tmp_path):
+    conf = write(tmp_path / "hent_srt.yaml", {"base": "hent_srt", "optim": {"base_lr": 0.01}})
+    c = load_config(conf)
+    assert c.optim.base_lr == 0.01 and c.loss.warm_step == 10000 and c.decode.avg == 13
+
+
 def test_inheritance_loop_is_an_error(tmp_path):
     write(tmp_path / "a.yaml", {"base": "b"})
     write(tmp_path / "b.yaml", {"base": "a"})

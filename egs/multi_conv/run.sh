@@ -10,6 +10,14 @@ fisher_callhome_dir=../fisher_callhome/data/manifests
 hkust_dir=../hkust/data/manifests
 manifest_dir=data/manifests
 python=python3
+test_splits="iwslt22_ta_test1 fisher_dev2 fisher_test callhome_evltest hkust_dev"
+src_vocab_size=5000
+tgt_vocab_size=4000
+ngpu=4         # GPUs for stages 3-4 (torchrun); 1 trains in one process
+num_jobs=8     # feature-extraction processes
+epoch=20       # stage 5 decodes the model averaged over epochs epoch-avg+1 .. epoch
+avg=13
+train_args=
 . ../../scripts/parse_options.sh
 
 # Stage 0: merge the corpora's manifests (skipped when the union's training manifests exist).
@@ -29,22 +37,26 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   fi
 fi
 
-# Stages 1-6 (DESIGN.md §1); their conf files are written with the training recipes.
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  hent-srt features --config conf/features.yaml
-fi
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  hent-srt bpe --config conf/bpe.yaml
-fi
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  hent-srt train --config conf/asr_pretrain.yaml
-fi
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  hent-srt train --config conf/hent_srt.yaml --init-from exp/asr_pretrain
-fi
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  hent-srt decode --config conf/decode.yaml
-fi
-if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  hent-srt export --config conf/export.yaml
-fi
+# Stages 1-6 (DESIGN.md §1): shared by every recipe.
+manifest_prefix=$manifest_dir/multi_conv
+train_split=train
+dev_split=dev
+data=data
+exp=exp
+results=RESULTS.md
+speed_perturb=true
+finetune_models=hent_srt
+decode_method=modified_beam_search
+beam=20
+blank_penalties=1.0
+src_normalizer=none
+tgt_normalizer=lc_rm
+unit=word
+src_normalizer_iwslt22_ta_test1=iwslt22_ta
+tgt_normalizer_iwslt22_ta_test1=iwslt22_en
+src_normalizer_fisher_dev2=lc_rm
+src_normalizer_fisher_test=lc_rm
+src_normalizer_callhome_evltest=lc_rm
+src_normalizer_hkust_dev=mandarin
+unit_hkust_dev=char
+. ../../scripts/recipe_stages.sh

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import torch
-from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter
+from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, RecordingSet, SupervisionSet
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
@@ -223,7 +223,10 @@ def compute_features(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``hent-srt features``."""
-    parser.add_argument("--cuts-in", required=True, help="input cut manifest from stage 0 (.jsonl.gz)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--cuts-in", help="input cut manifest from stage 0 (.jsonl.gz)")
+    source.add_argument("--recordings", help="recording manifest of stage 0 (with --supervisions)")
+    parser.add_argument("--supervisions", help="supervision manifest of stage 0: one cut per supervision segment")
     parser.add_argument("--out-dir", required=True, help="output directory (e.g. data/fbank)")
     parser.add_argument(
         "--split", required=True, help="split name used in output names (train, dev, test ...)"
@@ -240,11 +243,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-jobs", type=int, default=1, help="worker processes")
 
 
+def segment_cuts(recordings_path: str | Path, supervisions_path: str | Path, out_path: str | Path) -> Path:
+    """Write one cut per supervision segment of (whole-conversation) recordings to ``out_path``, atomically.
+
+    The cut takes the supervision's channel and time span (lhotse ``trim_to_supervisions``); overlapping
+    supervisions of other channels are not attached.
+    """
+    for name, path in (("--recordings", recordings_path), ("--supervisions", supervisions_path)):
+        if not Path(path).is_file():
+            raise ValueError(f"{name} {str(path)!r} does not exist; run data preparation (stage 0) first.")
+    recordings = RecordingSet.from_file(recordings_path)
+    supervisions = SupervisionSet.from_file(supervisions_path)
+    cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions).trim_to_supervisions(
+        keep_overlapping=False
+    )
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp.jsonl.gz")
+    cuts.to_file(tmp)
+    tmp.rename(out_path)
+    return out_path
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``hent-srt features``; return 0 on success, 2 on an error the user can fix."""
     try:
+        cuts_in = args.cuts_in
+        if cuts_in is None:
+            if args.supervisions is None:
+                raise ValueError("--recordings needs --supervisions (the segments to cut the recordings into)")
+            cuts_in = segment_cuts(args.recordings, args.supervisions,
+                                   Path(args.out_dir) / f"segments_{args.split}.jsonl.gz")
         path = compute_features(
-            args.cuts_in,
+            cuts_in,
             args.out_dir,
             args.split,
             resample=args.resample or None,

@@ -114,6 +114,27 @@ def test_each_supervision_hears_its_own_side(prepared, ldc):
             )
 
 
+def test_features_step_cuts_conversations_into_segments_on_their_side(prepared, ldc, tmp_path):
+    """`hent-srt features --recordings --supervisions`: one cut per segment, with the segment's span and side."""
+    from lhotse import CutSet
+
+    from hent_srt.data.features import segment_cuts
+
+    recordings, supervisions = prepared["fisher_dev"]
+    recordings.to_file(tmp_path / "recs.jsonl.gz")
+    supervisions.to_file(tmp_path / "sups.jsonl.gz")
+    out = segment_cuts(tmp_path / "recs.jsonl.gz", tmp_path / "sups.jsonl.gz", tmp_path / "segments.jsonl.gz")
+    cuts = CutSet.from_file(out).to_eager()
+    assert sorted(c.supervisions[0].id for c in cuts) == sorted(s.id for s in supervisions)
+    for cut in cuts:
+        sup = supervisions[cut.supervisions[0].id]
+        assert cut.start == pytest.approx(sup.start) and cut.duration == pytest.approx(sup.duration)
+        audio = cut.load_audio()
+        assert _dominant_frequency(audio[0], cut.sampling_rate) == pytest.approx(ldc.FISHER_FREQ[sup.channel], abs=5)
+    with pytest.raises(ValueError, match="--recordings"):
+        segment_cuts(tmp_path / "missing.jsonl.gz", tmp_path / "sups.jsonl.gz", tmp_path / "x.jsonl.gz")
+
+
 def test_recordings_are_two_channel_calls(prepared):
     recordings, _ = prepared["callhome_train"]
     assert recordings["sp_0001"].channel_ids == [0, 1] and recordings["sp_0001"].sources[0].source.endswith(

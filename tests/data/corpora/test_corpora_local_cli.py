@@ -67,3 +67,4 @@ def test_missing_input_is_a_clear_error(name, argv, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"{name}: ") and missing in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+

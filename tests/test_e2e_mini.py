@@ -1,0 +1,44 @@
+"""End-to-end smoke run of egs/mini on a 24-utterance synthetic corpus: every stage, two steps of training each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_mini_recipe_runs_end_to_end(tmp_path):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    cmd = [
+        "bash", str(REPO / "egs/mini/run.sh"), "--work-dir", str(tmp_path), "--num-train", "24", "--num-dev", "4",
+        "--num-test", "6", "--num-jobs", "1", "--blank-penalties", "0,2",
+        "--train-args", "--set train.num_epochs=1 --set data.max_duration=30",
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    exp = tmp_path / "exp/es-en"
+    for stage_dir in ("asr_pretrain", "hent_srt"):
+        assert (exp / stage_dir / "epoch-1.pt").is_file()
+        assert (exp / stage_dir / "config.yaml").is_file() and (exp / stage_dir / "env.json").is_file()
+        assert any((exp / stage_dir / "tensorboard").iterdir())
+    decode = exp / "hent_srt/decode"
+    summary = json.loads((decode / "summary-test.json").read_text())
+    assert summary["num_utterances"] == 6 and summary["asr"]["metric"] == "WER"
+    assert [row["blank_penalty"] for row in summary["st"]] == [0.0, 2.0]
+    assert all("nrefs:1" in row["bleu_signature"] for row in summary["st"])
+    for name in ("hyps-asr-test.txt", "refs-asr-test.txt", "errs-asr-test.txt", "hyps-st-test-bp2.txt",
+                 "refs-st-test.txt", "bleu-st-test-bp0.txt", "blank-penalty-test.png"):
+        assert (decode / name).is_file(), name
+    refs = (decode / "refs-st-test.txt").read_text().splitlines()
+    assert len(refs) == 6
+    results = (tmp_path / "RESULTS.md").read_text()
+    assert "## hent_srt (mini)" in results and "BLEU signature" in results
+
+    rerun = subprocess.run(cmd[:2] + ["--stage", "1", "--stop-stage", "2"] + cmd[2:], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
