@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from lhotse import CutSet, Fbank, FbankConfig
 from lhotse.cut import Cut
-from lhotse.dataset import DynamicBucketingSampler
+from lhotse.dataset import DynamicBucketingSampler, SimpleCutSampler
 from lhotse.dataset.input_strategies import OnTheFlyFeatures, PrecomputedFeatures
 
 from hent_srt.data.features import FBANK_DIM, FBANK_SAMPLING_RATE
@@ -197,6 +197,9 @@ def make_dataloader(
 ) -> ResumableLoader:
     """Bucketed batches of at most ``max_duration`` seconds of audio from ``cuts``.
 
+    ``num_buckets`` is lowered to the number of cuts of a small eager CutSet; below two buckets the batches
+    come from lhotse's ``SimpleCutSampler``.
+
     ``rank``/``world_size`` select this process's share for DDP; ``seed`` (+ the epoch) fixes the shuffle.
     With ``on_the_fly`` the fbank is computed from the audio (resampled to 16 kHz when needed).
     """
@@ -214,16 +217,14 @@ def make_dataloader(
         raise ValueError(f"num_workers must be >= 0, got {num_workers}.")
     if on_the_fly:
         cuts = cuts.resample(FBANK_SAMPLING_RATE)
-    sampler = DynamicBucketingSampler(
-        cuts,
-        max_duration=max_duration,
-        shuffle=shuffle,
-        num_buckets=num_buckets,
-        drop_last=drop_last,
-        world_size=world_size,
-        rank=rank,
-        seed=seed,
-    )
+    if not cuts.is_lazy:
+        num_buckets = min(num_buckets, len(cuts))  # lhotse needs at least one cut per bucket
+    common = dict(max_duration=max_duration, shuffle=shuffle, drop_last=drop_last, world_size=world_size, rank=rank,
+                  seed=seed)
+    if num_buckets >= 2:
+        sampler = DynamicBucketingSampler(cuts, num_buckets=num_buckets, **common)
+    else:
+        sampler = SimpleCutSampler(cuts, **common)
     dataset = HentSrtDataset(src_tok, tgt_tok, on_the_fly=on_the_fly, lang=lang)
     return ResumableLoader(dataset, sampler, num_workers=num_workers)
 

@@ -264,7 +264,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"hent-srt decode: test manifest {path} not found", file=sys.stderr)
             return 2
         set_name = set_name_of(path)
-        cuts = CutSet.from_file(path)
+        cuts = CutSet.from_file(path).to_eager()
         hyps = decode_cuts(
             model, cuts, src_tok, tgt_tok,
             method=method,
