@@ -3,7 +3,7 @@
 # A GPU user passes their own, e.g.  make install TORCH_SPEC="torch==2.5.1 --index-url https://download.pytorch.org/whl/cu124"
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,synth,plot
+EXTRAS ?= dev,synth,plot,export
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

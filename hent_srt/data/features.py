@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import shutil
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -123,6 +125,12 @@ def _is_complete(manifest: Path, expected_ids: list[str], sampling_rate: int) ->
     return True
 
 
+def _one_thread() -> None:
+    """Worker initialiser: one torch thread per extraction process (several spinning OpenMP pools per core
+    make fbank an order of magnitude slower)."""
+    torch.set_num_threads(1)
+
+
 def _relocate(cut: Cut, tmp_dir: Path, final_dir: Path) -> Cut:
     rel = Path(cut.features.storage_path).relative_to(tmp_dir)
     return fastcopy(cut, features=fastcopy(cut.features, storage_path=str(final_dir / rel)))
@@ -190,18 +198,29 @@ def compute_features(
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
     threads = torch.get_num_threads()
-    if num_jobs > 1:
-        torch.set_num_threads(1)  # one thread per worker process, as icefall: avoids oversubscription stalls
+    # One torch thread per extracting process: fbank works on small tensors, and several spinning OpenMP
+    # threads per core made it ten times slower here (0.5 s vs 4.9 s for 50 utterances on 2 cores).
+    torch.set_num_threads(1)
     try:
         extractor = Fbank(FbankConfig(num_mel_bins=FBANK_DIM, sampling_rate=sampling_rate))
         storage = tmp_dir / "feats-0" if num_jobs == 1 else tmp_dir
-        with_feats = cuts.compute_and_store_features(
-            extractor=extractor,
-            storage_path=storage,
-            num_jobs=num_jobs,
-            storage_type=LilcomChunkyWriter,
-            progress_bar=True,
+        executor = (
+            ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
+            if num_jobs > 1
+            else None
         )
+        try:
+            with_feats = cuts.compute_and_store_features(
+                extractor=extractor,
+                storage_path=storage,
+                num_jobs=num_jobs,
+                storage_type=LilcomChunkyWriter,
+                progress_bar=True,
+                executor=executor,
+            )
+        finally:
+            if executor is not None:
+                executor.shutdown()
         done = CutSet.from_cuts(_relocate(c, tmp_dir, array_dir) for c in with_feats)
         lost = sorted(set(expected) - set(done.ids))
         if lost:
