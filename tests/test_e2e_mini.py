@@ -37,7 +37,7 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
     refs = (decode / "refs-st-test.txt").read_text().splitlines()
     assert len(refs) == 6
     results = (tmp_path / "RESULTS.md").read_text()
-    assert "## hent_srt (mini)" in results and "BLEU signature" in results
+    assert "## hent_srt (mini, test)" in results and "BLEU signature" in results
 
     rerun = subprocess.run(cmd[:2] + ["--stage", "1", "--stop-stage", "2"] + cmd[2:], env=env,
                            capture_output=True, text=True, timeout=300)

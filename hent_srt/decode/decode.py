@@ -8,6 +8,11 @@ penalty and each ST blank penalty of the sweep reuses the same encoder output. W
   chrF++ with sacrebleu signatures, number of references, length ratio);
 - ``summary-<set>.json`` (every number, the real-time factor) and, with several penalties,
   ``blank-penalty-<set>.png`` (BLEU and length ratio against the penalty).
+
+With ``--streaming`` (causal models) the utterances are decoded chunk by chunk as concurrent
+:class:`hent_srt.decode.streaming.Stream` objects (greedy search; the same hypotheses as the chunk-masked
+simulated streaming forward), and each ST row also reports the latency of :mod:`hent_srt.decode.latency`
+(mean first-token delay and average lagging, seconds), with per-utterance values in ``latency-st-<set>-bp<P>.txt``.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from hent_srt.data.loader import make_dataloader
 from hent_srt.data.schema import target_refs
 from hent_srt.data.text import NORMALIZERS, get_normalizer
 from hent_srt.data.tokenizer import Tokenizer
+from hent_srt.decode.latency import summarize_latency, utterance_latency
 from hent_srt.decode.results import format_section, write_section
 from hent_srt.decode.search import greedy_search, modified_beam_search
+from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.metrics import error_rate, format_error_details, translation_score
 from hent_srt.model.hent import HentSrt, build_model
 
@@ -39,12 +46,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Hypotheses:
-    """Decoded text of one test set: ``asr[cut_id]`` and ``st[penalty][cut_id]``; audio and compute seconds."""
+    """Decoded text of one test set: ``asr[cut_id]`` and ``st[penalty][cut_id]``; audio and compute seconds.
+
+    Streaming decoding also fills ``st_delays[penalty][cut_id]`` (emission time of each ST token, seconds) and
+    ``source_seconds[cut_id]``."""
 
     asr: dict[str, str] = field(default_factory=dict)
     st: dict[float, dict[str, str]] = field(default_factory=dict)
     audio_seconds: float = 0.0
     compute_seconds: float = 0.0
+    st_delays: dict[float, dict[str, list[float]]] = field(default_factory=dict)
+    source_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def search(
@@ -101,6 +113,52 @@ def decode_cuts(
             for penalty in blank_penalties_st:
                 ids = search(enc.out, enc.lens, model, "st", method, beam, penalty, max_sym_per_frame)
                 out.st[penalty].update(zip(batch.cut_ids, tgt_tok.decode(ids)))
+    out.compute_seconds = time.perf_counter() - start
+    return out
+
+
+@torch.no_grad()
+def decode_cuts_streaming(
+    model: HentSrt,
+    cuts: CutSet,
+    src_tok: Tokenizer,
+    tgt_tok: Tokenizer | None,
+    chunk_size: int | None = None,
+    left_context_frames: int | None = None,
+    st_chunk_size: int | None = None,
+    st_left_context_frames: int | None = None,
+    blank_penalty_asr: float = 0.0,
+    blank_penalties_st: tuple[float, ...] = (2.0,),
+    max_sym_per_frame: int = 20,
+    max_duration: float = 100.0,
+    on_the_fly: bool = False,
+) -> Hypotheses:
+    """Decode ``cuts`` with a causal ``model`` as concurrent streams (one per utterance of each loader batch),
+    feeding each one chunk of features per round (see :class:`StreamingDecoder`). Chunk arguments are frames at
+    50 Hz (None: the encoder configs' eval values); ``max_sym_per_frame`` applies to both heads."""
+    decoder = StreamingDecoder(
+        model, chunk_size, left_context_frames, st_chunk_size, st_left_context_frames,
+        blank_penalty_asr=blank_penalty_asr, blank_penalties_st=blank_penalties_st,
+        max_sym_per_frame_asr=max_sym_per_frame, max_sym_per_frame_st=max_sym_per_frame,
+    )
+    device = decoder.device
+    loader = make_dataloader(cuts, src_tok, tgt_tok, max_duration=max_duration, shuffle=False,
+                             on_the_fly=on_the_fly)
+    st_keys = [p for task, p in decoder.searches if task == "st"] if tgt_tok is not None else []
+    out = Hypotheses(st={p: {} for p in st_keys}, st_delays={p: {} for p in st_keys})
+    start = time.perf_counter()
+    for batch in loader:
+        lens = batch.feature_lens.tolist()
+        feats = [batch.features[b, :n] for b, n in enumerate(lens)]
+        streams = decoder.decode_features([f.to(device) for f in feats], batch.cut_ids)
+        out.audio_seconds += sum(lens) * decoder.frame_shift
+        for stream, n in zip(streams, lens):
+            out.source_seconds[stream.stream_id] = n * decoder.frame_shift
+            if "asr" in model.cfg.tasks:
+                out.asr[stream.stream_id] = stream.text(src_tok, "asr")
+            for p in st_keys:
+                out.st[p][stream.stream_id] = stream.text(tgt_tok, "st", p)
+                out.st_delays[p][stream.stream_id] = list(stream.times("st", p))
     out.compute_seconds = time.perf_counter() - start
     return out
 
@@ -175,9 +233,18 @@ def score_and_write(
         _write_text(out_dir / f"refs-st-{set_name}.txt", dict(zip(ids, streams[0])))
         (out_dir / f"bleu-st-{tag}.txt").write_text(score.summary() + "\n" + score.bleu_detail + "\n",
                                                     encoding="utf-8")
-        st_rows.append({"blank_penalty": penalty, "bleu": score.bleu, "chrf": score.chrf,
-                        "length_ratio": score.length_ratio, "bleu_signature": score.bleu_signature,
-                        "chrf_signature": score.chrf_signature, "num_refs": score.num_refs})
+        row = {"blank_penalty": penalty, "bleu": score.bleu, "chrf": score.chrf,
+               "length_ratio": score.length_ratio, "bleu_signature": score.bleu_signature,
+               "chrf_signature": score.chrf_signature, "num_refs": score.num_refs}
+        if hyps.st_delays.get(penalty):
+            per_utt = {i: utterance_latency(hyps.st_delays[penalty][i], hyps.source_seconds[i]) for i in ids}
+            row["latency"] = summarize_latency(per_utt)
+            _write_text(out_dir / f"latency-st-{tag}.txt", {
+                i: f"first_token_delay={_fmt(u.first_token_delay)} average_lagging={_fmt(u.average_lagging)} "
+                   f"tokens={u.num_tokens} source_seconds={u.source_seconds:.2f}"
+                for i, u in per_utt.items()
+            })
+        st_rows.append(row)
     if st_rows:
         summary["st"] = st_rows
         if len(st_rows) > 1:
@@ -188,6 +255,10 @@ def score_and_write(
     tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(out_dir / f"summary-{set_name}.json")
     return summary
+
+
+def _fmt(seconds: float | None) -> str:
+    return "none" if seconds is None else f"{seconds:.3f}"
 
 
 def load_model(config: Config, checkpoint: Path, device: torch.device) -> HentSrt:
@@ -231,6 +302,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tgt-normalizer", default="none", choices=sorted(NORMALIZERS))
     parser.add_argument("--unit", default="word", choices=["word", "char"], help="char: CER (Mandarin)")
     parser.add_argument("--on-the-fly-features", action="store_true")
+    parser.add_argument("--streaming", action="store_true",
+                        help="decode chunk by chunk as concurrent streams (causal models; greedy), report latency")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="streaming chunk in frames at 50 Hz for both encoders (default: each encoder's "
+                             "eval_chunk_size; published 64)")
+    parser.add_argument("--left-context", type=int, default=None,
+                        help="streaming left context in frames at 50 Hz for both encoders (default: each "
+                             "encoder's eval_left_context_frames; published 128)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--results-file", type=Path, help="also write a table into this RESULTS.md")
     parser.add_argument("--results-name", default=None, help="section heading in RESULTS.md (default: EXP_DIR)")
@@ -258,6 +337,14 @@ def main(args: argparse.Namespace) -> int:
         return 2
     out_dir = args.out_dir or args.exp_dir / "decode"
     method = args.method or dec.method
+    if args.streaming:
+        if args.method not in (None, "greedy"):
+            print("hent-srt decode: --streaming decodes with greedy search; drop --method", file=sys.stderr)
+            return 2
+        method = "greedy (streaming)"
+    elif args.chunk_size is not None or args.left_context is not None:
+        print("hent-srt decode: --chunk-size/--left-context need --streaming", file=sys.stderr)
+        return 2
     summaries = []
     for path in args.cuts:
         if not path.is_file():
@@ -265,27 +352,43 @@ def main(args: argparse.Namespace) -> int:
             return 2
         set_name = set_name_of(path)
         cuts = CutSet.from_file(path).to_eager()
-        hyps = decode_cuts(
-            model, cuts, src_tok, tgt_tok,
-            method=method,
-            beam=args.beam or dec.beam,
-            blank_penalty_asr=dec.blank_penalty_asr if args.blank_penalty_asr is None else args.blank_penalty_asr,
-            blank_penalties_st=penalties,
-            max_sym_per_frame=args.max_sym_per_frame or dec.max_sym_per_frame,
-            max_duration=args.max_duration,
-            on_the_fly=args.on_the_fly_features,
-        )
+        blank_penalty_asr = dec.blank_penalty_asr if args.blank_penalty_asr is None else args.blank_penalty_asr
+        max_sym = args.max_sym_per_frame or dec.max_sym_per_frame
+        if args.streaming:
+            try:
+                hyps = decode_cuts_streaming(
+                    model, cuts, src_tok, tgt_tok, args.chunk_size, args.left_context, args.chunk_size,
+                    args.left_context, blank_penalty_asr, penalties, max_sym, args.max_duration,
+                    args.on_the_fly_features,
+                )
+            except ValueError as err:
+                print(f"hent-srt decode: {err}", file=sys.stderr)
+                return 2
+        else:
+            hyps = decode_cuts(
+                model, cuts, src_tok, tgt_tok,
+                method=method,
+                beam=args.beam or dec.beam,
+                blank_penalty_asr=blank_penalty_asr,
+                blank_penalties_st=penalties,
+                max_sym_per_frame=max_sym,
+                max_duration=args.max_duration,
+                on_the_fly=args.on_the_fly_features,
+            )
         summary = score_and_write(hyps, cuts, set_name, out_dir, args.src_normalizer, args.tgt_normalizer,
                                   args.unit)
         if "asr" in summary:
             print(f"{set_name} ASR {summary['asr']['summary']}")
         for row in summary.get("st", []):
+            latency = row.get("latency")
+            lag = "" if latency is None else (f" first-token delay {_fmt(latency['first_token_delay'])} s"
+                                              f" AL {_fmt(latency['average_lagging'])} s")
             print(f"{set_name} ST bp={row['blank_penalty']:g} BLEU {row['bleu']:.2f} ({row['bleu_signature']}) "
-                  f"chrF++ {row['chrf']:.2f} length ratio {row['length_ratio']:.3f}")
+                  f"chrF++ {row['chrf']:.2f} length ratio {row['length_ratio']:.3f}{lag}")
         print(f"{set_name} real-time factor {summary['rtf']:.3f} over {summary['audio_seconds']:.1f} s of audio")
         summaries.append(summary)
     if args.results_file:
-        label = method if method == "greedy" else f"{method} (beam {args.beam or dec.beam})"
+        label = method if method.startswith("greedy") else f"{method} (beam {args.beam or dec.beam})"
         section = format_section(args.results_name or str(args.exp_dir), label, summaries, args.results_comment,
                                  ["hent-srt " + " ".join(shlex.quote(a) for a in sys.argv[1:])])
         write_section(args.results_file, section)

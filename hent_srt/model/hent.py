@@ -48,9 +48,11 @@ BLANK_ID = 0
 
 
 def build_encoder(cfg: EncoderConfig, input_dim: int, field: str) -> Zipformer2:
-    """A Zipformer2 from an :class:`EncoderConfig`; errors name ``field`` (e.g. ``model.st_encoder``)."""
+    """A Zipformer2 from an :class:`EncoderConfig`; errors name ``field`` (e.g. ``model.st_encoder``).
+
+    A causal encoder's evaluation chunking (``eval_chunk_size``, ``eval_left_context_frames``) is checked here."""
     try:
-        return Zipformer2(
+        encoder = Zipformer2(
             input_dim=input_dim,
             output_downsampling_factor=cfg.output_downsampling_factor,
             downsampling_factor=cfg.downsampling_factor,
@@ -68,8 +70,11 @@ def build_encoder(cfg: EncoderConfig, input_dim: int, field: str) -> Zipformer2:
             chunk_size=cfg.chunk_size if cfg.causal else (-1,),
             left_context_frames=cfg.left_context_frames if cfg.causal else (-1,),
         )
+        if cfg.causal:
+            encoder.get_chunk_info(cfg.eval_chunk_size, cfg.eval_left_context_frames)
     except ValueError as err:
         raise ValueError(f"{field}: {err}") from err
+    return encoder
 
 
 class TaskHead(nn.Module):
@@ -189,14 +194,47 @@ class HentSrt(nn.Module):
     # ------------------------------------------------------------------------------------------------------
     # encoders
 
-    def encode(self, x: torch.Tensor, x_lens: torch.Tensor) -> dict[str, EncoderOutput]:
-        """Features (B, T, F), lengths (B,) → encoder output per task."""
+    def chunking(
+        self, encoder: str, chunk_size: int | None = None, left_context_frames: int | None = None
+    ) -> dict[str, int]:
+        """Keyword arguments (``chunk_size``, ``left_context_frames``) for the ``encoder`` ("asr" or "st").
+
+        A value passed in is kept; None means the encoder config's ``eval_chunk_size`` /
+        ``eval_left_context_frames`` in eval mode and a per-batch sample from its lists in training.
+        A non-causal encoder gets no chunking (an explicit chunk size then raises in the encoder)."""
+        valid = ("asr", "st") if self.st_encoder is not None else ("asr",)
+        if encoder not in valid:
+            raise ValueError(f"encoder must be one of {valid} for this model, got {encoder!r}")
+        cfg = self.cfg.asr_encoder if encoder == "asr" else self.cfg.st_encoder
+        if not cfg.causal and chunk_size is None:
+            return {}
+        if not self.training:
+            chunk_size = cfg.eval_chunk_size if chunk_size is None else chunk_size
+            left_context_frames = cfg.eval_left_context_frames if left_context_frames is None else left_context_frames
+        return {"chunk_size": chunk_size, "left_context_frames": left_context_frames}
+
+    def encode(
+        self,
+        x: torch.Tensor,
+        x_lens: torch.Tensor,
+        chunk_size: int | None = None,
+        left_context_frames: int | None = None,
+        st_chunk_size: int | None = None,
+        st_left_context_frames: int | None = None,
+    ) -> dict[str, EncoderOutput]:
+        """Features (B, T, F), lengths (B,) → encoder output per task.
+
+        With causal encoders this is *simulated streaming*: the whole utterance in one forward under
+        block-triangular chunk masks, ENC_asr with ``chunk_size`` / ``left_context_frames`` (frames at 50 Hz),
+        ENC_st with ``st_chunk_size`` / ``st_left_context_frames``; None takes the values of :meth:`chunking`
+        (in eval: ``eval_chunk_size`` and ``eval_left_context_frames`` of each encoder's config)."""
         emb, emb_lens = self.encoder_embed(x, x_lens)
+        asr_chunking = self.chunking("asr", chunk_size, left_context_frames)
         if self.st_encoder is None:
-            out, lens = self.encoder(emb, emb_lens)
+            out, lens = self.encoder(emb, emb_lens, **asr_chunking)
             return {t: EncoderOutput(out, lens) for t in self.cfg.tasks}
-        out, lens, tap, tap_lens = self.encoder(emb, emb_lens, return_stack=self.cfg.st_tap_stack)
-        st_out, st_lens = self.st_encoder(tap, tap_lens)
+        out, lens, tap, tap_lens = self.encoder(emb, emb_lens, return_stack=self.cfg.st_tap_stack, **asr_chunking)
+        st_out, st_lens = self.st_encoder(tap, tap_lens, **self.chunking("st", st_chunk_size, st_left_context_frames))
         return {"asr": EncoderOutput(out, lens), "st": EncoderOutput(st_out, st_lens)}
 
     # ------------------------------------------------------------------------------------------------------

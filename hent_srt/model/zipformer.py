@@ -1135,13 +1135,16 @@ class Zipformer2(nn.Module):
         x_lens: Tensor,
         states: list[Tensor],
         src_key_padding_mask: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        return_stack: int | None = None,
+    ) -> tuple[Tensor, Tensor, list[Tensor]] | tuple[Tensor, Tensor, list[Tensor], Tensor, Tensor]:
         """Process one chunk (inference only, model in eval mode).
 
         x (B, T_chunk, input_dim) with T_chunk divisible by every downsampling factor and the output
         factor; x_lens (B,) valid frames in the chunk; states from :meth:`init_states` or the previous
         call. Equals the causal ``forward`` with ``chunk_size=T_chunk`` and the states' left context.
-        Returns (out (B, T_chunk / output_ds, max(encoder_dim)), out_lens, new_states).
+        Returns (out (B, T_chunk / output_ds, max(encoder_dim)), out_lens, new_states); with
+        ``return_stack=i`` also (stack (B, T_chunk, encoder_dim[i]), x_lens): stack i's output for this
+        chunk, as ``forward(..., return_stack=i)`` gives it for the whole sequence.
         """
         if self.training:
             raise ValueError("streaming_forward is for inference: call model.eval() first")
@@ -1154,6 +1157,10 @@ class Zipformer2(nn.Module):
                              f"got {len(states)}")
         chunk = x.shape[1]
         self._check_chunk(chunk, "chunk length (x.shape[1])")
+        if return_stack is not None and not -len(self.encoders) <= return_stack < len(self.encoders):
+            raise ValueError(
+                f"return_stack={return_stack} is not a stack index of this {len(self.encoders)}-stack encoder"
+            )
         processed_lens = states[-1]
         left = states[0].shape[0] * self.downsampling_factor[0]
         if src_key_padding_mask is None:
@@ -1175,4 +1182,6 @@ class Zipformer2(nn.Module):
             new_states.extend(layer_states)
         new_states.append(processed_lens + x_lens)
         out, out_lens = self._output(outputs, x_lens, src_key_padding_mask)
+        if return_stack is not None:
+            return out.transpose(0, 1), out_lens, new_states, outputs[return_stack].transpose(0, 1), x_lens
         return out.transpose(0, 1), out_lens, new_states

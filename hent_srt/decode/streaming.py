@@ -1,0 +1,510 @@
+"""Real streaming ASR + ST decoding with a causal HENT-SRT model: one :class:`Stream` per utterance, many at once.
+
+Features (100 Hz fbank) arrive in pieces. A stream turns them into 50 Hz embeddings with the front end's
+streaming step, runs ENC_asr chunk by chunk on them, hands the tapped stack's 50 Hz output to ENC_st chunk by
+chunk, and continues a greedy transducer search per task (and per ST blank penalty) on every new encoder frame.
+After each :meth:`StreamingDecoder.step` every stream holds its partial hypotheses; a :class:`StreamingDecoder`
+runs the active streams of each stage as one batch (their states stacked along the batch axis).
+
+Chunking (frames at 50 Hz): ENC_asr uses chunk ``C`` and left context ``L = C · max(L_req // C, 1)`` (what the
+chunk mask of the simulated forward allows); ENC_st has its own ``C_st`` and ``L_st`` and reads the tap output
+through a buffer, so ``C_st`` need not equal ``C``.
+
+Front end: embedding chunk k (frames ``[kC, (k + 1)C)``) needs feature frames ``[2kC, 2kC + 2C + 13)``: 7 for the
+convolutions and 2·3 for the ConvNeXt block's right context. When the input ends, the remaining embeddings are
+computed by the front end's full forward over features from ``2(kC - 3)`` to the end (3 frames of left context
+for the ConvNeXt block, dropped afterwards), which treats the end exactly as the whole-utterance forward does.
+The last, partial encoder chunk is padded and masked. An encoder whose first chunk is also its last (the
+utterance is shorter than one chunk) runs its chunk-masked full forward on the valid frames instead, because
+the chunk-masked forward convolves a sequence shorter than one chunk as a chunk of that length.
+
+Equality with simulated streaming. For every utterance, the tokens equal those of
+:func:`hent_srt.decode.search.greedy_search` (same blank penalty and ``max_sym_per_frame``) on
+``model.encode(x, x_lens, C, L, C_st, L_st)`` computed for that utterance alone (batch of one), up to float
+rounding of the encoder output (about 1e-5: an argmax tie closer than that may break the other way). In a
+padded batch, simulated streaming gives the same encoder output for every utterance of at least ``C`` frames
+at 50 Hz (and ``C_st`` for ENC_st); shorter ones see a chunk-masked convolution that depends on the batch's
+longest utterance, so compare them alone.
+
+Token times (for :mod:`hent_srt.decode.latency`): a token emitted while processing embedding chunk k gets the
+time ``frame_shift · min(2(k + 1)C + 13, T)`` — the end of the audio the chunk needed, T the utterance's
+feature frames — and a token emitted after the end of input gets ``frame_shift · T``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from hent_srt.decode.search import apply_blank_penalty
+from hent_srt.model.hent import HentSrt
+from hent_srt.model.zipformer import STATES_PER_LAYER, Zipformer2
+
+# Feature frames a front-end piece needs beyond 2 x chunk: 7 for the convolutions, 2 x 3 for ConvNeXt's right context.
+FRONT_END_CONTEXT = 13
+# Embedding frames of left context the ConvNeXt block (7x7, padding 3) needs when the end is recomputed.
+CONVNEXT_LEFT = 3
+# Shortest feature sequence the front end accepts ((T - 7) // 2 >= 1).
+MIN_FEATURE_FRAMES = 9
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """Chunk size and left context of one encoder, in frames at 50 Hz (left context a multiple of the chunk)."""
+
+    chunk_size: int
+    left_context_frames: int
+
+
+def resolve_chunking(encoder: Zipformer2, chunk_size: int, left_context_frames: int, name: str) -> Chunking:
+    """Check ``chunk_size`` / ``left_context_frames`` for a causal ``encoder`` and round the left context down to
+    whole chunks (at least one), as the chunk mask of the simulated forward does; ``name`` labels errors."""
+    if not encoder.causal:
+        raise ValueError(f"{name}: streaming needs a causal encoder; train with a *_streaming.yaml preset")
+    if chunk_size is None or chunk_size < 1:
+        raise ValueError(f"{name}: chunk size must be >= 1 frames at 50 Hz for streaming, got {chunk_size}")
+    if left_context_frames is None or left_context_frames < 0:
+        raise ValueError(
+            f"{name}: left context must be >= 0 frames at 50 Hz for streaming (unlimited cannot be cached), "
+            f"got {left_context_frames}"
+        )
+    try:
+        chunk, left_chunks = encoder.get_chunk_info(chunk_size, left_context_frames)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from err
+    return Chunking(chunk, chunk * left_chunks)
+
+
+def _state_batch_dim(index: int, num_states: int) -> int:
+    """Batch axis of state ``index`` of a Zipformer2 state list (see ``Zipformer2.init_states``)."""
+    if index == num_states - 1:
+        return 0
+    return 1 if index % STATES_PER_LAYER < 4 else 0
+
+
+def stack_states(states: Sequence[Sequence[Tensor]]) -> list[Tensor]:
+    """Per-stream Zipformer2 state lists (each of batch 1 or more) → one list for their concatenated batch."""
+    if not states:
+        raise ValueError("states: need at least one state list to stack")
+    n = len(states[0])
+    return [torch.cat([s[i] for s in states], dim=_state_batch_dim(i, n)) for i in range(n)]
+
+
+def unstack_states(states: Sequence[Tensor]) -> list[list[Tensor]]:
+    """Inverse of :func:`stack_states` for streams of batch 1: one state list per batch entry."""
+    n = len(states)
+    batch = states[-1].shape[0]
+    return [[s.narrow(_state_batch_dim(i, n), b, 1) for i, s in enumerate(states)] for b in range(batch)]
+
+
+@dataclass
+class Hypothesis:
+    """A greedy hypothesis carried across chunks: tokens, their emission times (seconds, see the module
+    docstring), the predictor context (last ``context_size`` tokens) and its projected predictor output (J,)."""
+
+    context: list[int]
+    tokens: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    decoder_out: Tensor | None = None
+
+
+class Stream:
+    """Decoding state of one utterance: received features, the front end's cache, both encoders' states and
+    input buffers, and one greedy :class:`Hypothesis` per searched (task, blank penalty).
+
+    Feed features with :meth:`accept_features` (any number of frames per call), call :meth:`input_finished`
+    after the last, and let :meth:`StreamingDecoder.step` do the work. ``hyps[(task, penalty)]`` hold the
+    partial results; :meth:`tokens` and :meth:`text` read them.
+    """
+
+    def __init__(self, stream_id: str, feature_dim: int, searches: Sequence[tuple[str, float]], start: list[int]):
+        self.stream_id = stream_id
+        self.feature_dim = feature_dim
+        self.hyps: dict[tuple[str, float], Hypothesis] = {key: Hypothesis(list(start)) for key in searches}
+        self.num_frames = 0  # feature frames received
+        self.finished = False  # no more input
+        self._features: list[Tensor] = []
+        self._feature_start = 0  # absolute index of the first kept feature frame
+        self.pieces_done = 0  # front-end chunks computed
+        self.front_flushed = False
+        self.front_cache: Tensor | None = None
+        self.emb_pending: Tensor | None = None  # (n, C0) embeddings waiting for ENC_asr
+        self.tap_pending: Tensor | None = None  # (n, C_tap) tap frames waiting for ENC_st
+        self.asr_states: list[Tensor] | None = None
+        self.st_states: list[Tensor] | None = None
+        self.asr_calls = 0
+        self.st_calls = 0
+        self.audio_end = 0.0  # seconds: end of the audio the current computation used
+        self.encoder_out: dict[str, list[Tensor]] = {"asr": [], "st": []}  # with keep_encoder_out
+
+    def accept_features(self, features: Tensor) -> None:
+        """Append ``features`` (T, feature_dim) float frames at 100 Hz."""
+        if self.finished:
+            raise ValueError(f"stream {self.stream_id!r}: input_finished() was called; start a new stream")
+        if features.dim() != 2 or features.shape[1] != self.feature_dim:
+            raise ValueError(
+                f"features must be (T, feature_dim={self.feature_dim}), got {tuple(features.shape)}"
+            )
+        if not features.dtype.is_floating_point:
+            raise ValueError(f"features must be a float tensor, got {features.dtype}")
+        if features.shape[0] > 0:
+            self._features.append(features)
+            self.num_frames += features.shape[0]
+
+    def input_finished(self) -> None:
+        """Declare the end of the utterance: the next step flushes what is left."""
+        self.finished = True
+
+    def features(self, start: int, end: int) -> Tensor:
+        """Received feature frames [start, end) (absolute indices), (end - start, feature_dim)."""
+        if len(self._features) > 1:
+            self._features = [torch.cat(self._features, dim=0)]
+        kept = self._features[0]
+        return kept[start - self._feature_start : end - self._feature_start]
+
+    def drop_features_before(self, index: int) -> None:
+        """Forget feature frames before absolute ``index``."""
+        if index <= self._feature_start or not self._features:
+            return
+        kept = self.features(self._feature_start, self.num_frames)
+        self._features = [kept[index - self._feature_start :]]
+        self._feature_start = index
+
+    @property
+    def done(self) -> bool:
+        """True when the input has ended and every stage has consumed it."""
+        empty = [t is None or t.shape[0] == 0 for t in (self.emb_pending, self.tap_pending)]
+        return self.finished and self.front_flushed and all(empty)
+
+    def tokens(self, task: str, blank_penalty: float | None = None) -> list[int]:
+        """Token ids so far of ``task``; ``blank_penalty`` picks among ST penalties (default: the first)."""
+        return self._hyp(task, blank_penalty).tokens
+
+    def times(self, task: str, blank_penalty: float | None = None) -> list[float]:
+        """Emission time (seconds) of each token of :meth:`tokens`."""
+        return self._hyp(task, blank_penalty).times
+
+    def text(self, tokenizer, task: str, blank_penalty: float | None = None) -> str:
+        """Partial text of ``task`` through ``tokenizer`` (a :class:`hent_srt.data.tokenizer.Tokenizer`)."""
+        return tokenizer.decode([self.tokens(task, blank_penalty)])[0]
+
+    def _hyp(self, task: str, blank_penalty: float | None) -> Hypothesis:
+        keys = [k for k in self.hyps if k[0] == task and (blank_penalty is None or k[1] == blank_penalty)]
+        if not keys:
+            raise ValueError(f"no hypothesis for task={task!r}, blank_penalty={blank_penalty}; have {list(self.hyps)}")
+        return self.hyps[keys[0]]
+
+
+def _cat(a: Tensor | None, b: Tensor) -> Tensor:
+    return b if a is None else torch.cat((a, b), dim=0)
+
+
+def _pad_rows(rows: Sequence[Tensor], length: int) -> Tensor:
+    """Frames (n_i, C) → (N, length, C) zero-padded."""
+    out = rows[0].new_zeros(len(rows), length, rows[0].shape[1])
+    for i, r in enumerate(rows):
+        out[i, : r.shape[0]] = r
+    return out
+
+
+class StreamingDecoder:
+    """Chunk-by-chunk greedy decoding of many concurrent :class:`Stream` objects with a causal HENT-SRT model.
+
+    Args:
+        model: a :class:`HentSrt` whose encoders are causal (put in eval mode here).
+        chunk_size, left_context_frames: ENC_asr chunking in frames at 50 Hz (None: the config's
+            ``eval_chunk_size`` / ``eval_left_context_frames``; published 64 and 128).
+        st_chunk_size, st_left_context_frames: the same for ENC_st (None: its config's eval values).
+        blank_penalty_asr: ASR blank penalty.
+        blank_penalties_st: one greedy ST hypothesis per penalty, all on the same encoder output (published 2).
+        max_sym_per_frame_asr, max_sym_per_frame_st: most symbols per encoder frame (published ST: 20).
+        frame_shift: seconds per feature frame (token times).
+        keep_encoder_out: also keep every stream's encoder output frames (``Stream.encoder_out``).
+    """
+
+    def __init__(
+        self,
+        model: HentSrt,
+        chunk_size: int | None = None,
+        left_context_frames: int | None = None,
+        st_chunk_size: int | None = None,
+        st_left_context_frames: int | None = None,
+        blank_penalty_asr: float = 0.0,
+        blank_penalties_st: Sequence[float] = (2.0,),
+        max_sym_per_frame_asr: int = 1,
+        max_sym_per_frame_st: int = 20,
+        frame_shift: float = 0.01,
+        keep_encoder_out: bool = False,
+    ):
+        cfg = model.cfg
+        self.model = model.eval()
+        asr_cfg = cfg.asr_encoder
+        self.asr = resolve_chunking(
+            model.encoder,
+            asr_cfg.eval_chunk_size if chunk_size is None else chunk_size,
+            asr_cfg.eval_left_context_frames if left_context_frames is None else left_context_frames,
+            "asr encoder",
+        )
+        self.st: Chunking | None = None
+        if model.st_encoder is not None:
+            st_cfg = cfg.st_encoder
+            self.st = resolve_chunking(
+                model.st_encoder,
+                st_cfg.eval_chunk_size if st_chunk_size is None else st_chunk_size,
+                st_cfg.eval_left_context_frames if st_left_context_frames is None else st_left_context_frames,
+                "st encoder",
+            )
+        for name, value in (("max_sym_per_frame_asr", max_sym_per_frame_asr),
+                            ("max_sym_per_frame_st", max_sym_per_frame_st)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not frame_shift > 0:
+            raise ValueError(f"frame_shift must be > 0 seconds, got {frame_shift}")
+        penalties_st = tuple(blank_penalties_st)
+        if "st" in cfg.tasks and not penalties_st:
+            raise ValueError("blank_penalties_st needs at least one value")
+        for p in (blank_penalty_asr, *penalties_st):
+            apply_blank_penalty(torch.zeros(1, 2), p)  # validates the number
+        self.max_sym = {"asr": max_sym_per_frame_asr, "st": max_sym_per_frame_st}
+        self.searches: list[tuple[str, float]] = []
+        if "asr" in cfg.tasks:
+            self.searches.append(("asr", float(blank_penalty_asr)))
+        if "st" in cfg.tasks:
+            self.searches += [("st", float(p)) for p in penalties_st]
+        self.frame_shift = frame_shift
+        self.keep_encoder_out = keep_encoder_out
+        self.device = next(model.parameters()).device
+
+    # ------------------------------------------------------------------------------------------------------
+    # streams
+
+    def new_stream(self, stream_id: str = "") -> Stream:
+        """A fresh stream with zero caches."""
+        first = next(iter(self.model.heads.values())).predictor
+        start = [-1] * (first.context_size - 1) + [first.blank_id]
+        stream = Stream(stream_id, self.model.cfg.feature_dim, self.searches, start)
+        stream.front_cache = self.model.encoder_embed.get_init_states(1, self.device)
+        stream.asr_states = self.model.encoder.init_states(1, self.device, self.asr.left_context_frames)
+        if self.st is not None:
+            stream.st_states = self.model.st_encoder.init_states(1, self.device, self.st.left_context_frames)
+        return stream
+
+    @torch.no_grad()
+    def step(self, streams: Sequence[Stream]) -> bool:
+        """Do all the work the received input of ``streams`` allows, batched across streams; afterwards every
+        stream holds its partial hypotheses. Returns whether anything was computed."""
+        progressed = False
+        while True:
+            did = self._front_end(streams)
+            did = self._asr_encoder(streams) or did
+            did = self._st_encoder(streams) or did
+            if not did:
+                return progressed
+            progressed = True
+
+    def decode_features(
+        self, features: Sequence[Tensor], stream_ids: Sequence[str] | None = None, piece_frames: int | None = None
+    ) -> list[Stream]:
+        """Decode whole utterances ``features`` [(T_i, F)] as concurrent streams: each round every unfinished
+        stream receives its next ``piece_frames`` feature frames (default 2 x chunk, i.e. one chunk of audio
+        arriving), then one :meth:`step` runs. Returns the finished streams in input order."""
+        piece = 2 * self.asr.chunk_size if piece_frames is None else piece_frames
+        if piece < 1:
+            raise ValueError(f"piece_frames must be >= 1, got {piece_frames}")
+        ids = list(stream_ids) if stream_ids is not None else [str(i) for i in range(len(features))]
+        if len(ids) != len(features):
+            raise ValueError(f"stream_ids has {len(ids)} entries for {len(features)} feature tensors")
+        streams = [self.new_stream(i) for i in ids]
+        offset = 0
+        while not all(s.finished for s in streams):
+            for s, f in zip(streams, features):
+                if not s.finished:
+                    s.accept_features(f[offset : offset + piece].to(self.device))
+                    if offset + piece >= f.shape[0]:
+                        s.input_finished()
+            offset += piece
+            self.step(streams)
+        self.step(streams)
+        return streams
+
+    # ------------------------------------------------------------------------------------------------------
+    # stages
+
+    def _front_end(self, streams: Sequence[Stream]) -> bool:
+        """Full front-end pieces of every stream that has them, then the end of finished streams."""
+        c = self.asr.chunk_size
+        embed = self.model.encoder_embed
+        full = [s for s in streams if not s.front_flushed
+                and s.num_frames >= 2 * c * (s.pieces_done + 1) + FRONT_END_CONTEXT]
+        if full:
+            starts = [2 * c * s.pieces_done for s in full]
+            x = torch.stack([s.features(a, a + 2 * c + FRONT_END_CONTEXT) for s, a in zip(full, starts)])
+            lens = torch.full((len(full),), x.shape[1], dtype=torch.int64, device=self.device)
+            cache = torch.cat([s.front_cache for s in full], dim=0)
+            emb, _, cache = embed.streaming_forward(x, lens, cache)
+            for b, s in enumerate(full):
+                s.front_cache = cache[b : b + 1]
+                s.emb_pending = _cat(s.emb_pending, emb[b])
+                s.pieces_done += 1
+                s.drop_features_before(max(2 * (c * s.pieces_done - CONVNEXT_LEFT), 0))
+                s.audio_end = self.frame_shift * min(starts[b] + 2 * c + FRONT_END_CONTEXT, s.num_frames)
+        # A stream that just computed a piece flushes on the next pass, after the encoders used the piece, so
+        # that the piece's tokens get the piece's time.
+        ending = [s for s in streams if s.finished and not s.front_flushed and s not in full
+                  and s.num_frames < 2 * c * (s.pieces_done + 1) + FRONT_END_CONTEXT]
+        for s in ending:
+            self._flush_front_end(s)
+        return bool(full or ending)
+
+    def _flush_front_end(self, s: Stream) -> None:
+        """Remaining embeddings of a finished stream from the front end's full forward (module docstring)."""
+        c = self.asr.chunk_size
+        s.front_flushed = True
+        s.audio_end = self.frame_shift * s.num_frames
+        done = c * s.pieces_done
+        context = CONVNEXT_LEFT if done > 0 else 0
+        start = 2 * (done - context)
+        if s.num_frames - start < MIN_FEATURE_FRAMES:
+            return
+        x = s.features(start, s.num_frames).unsqueeze(0)
+        emb, lens = self.model.encoder_embed(x, torch.tensor([x.shape[1]], dtype=torch.int64, device=self.device))
+        s.emb_pending = _cat(s.emb_pending, emb[0, context : int(lens[0])])
+        s.drop_features_before(s.num_frames)
+
+    def _asr_encoder(self, streams: Sequence[Stream]) -> bool:
+        """One ENC_asr chunk for every stream with a full chunk of embeddings (or the rest, once flushed)."""
+        c = self.asr.chunk_size
+        ready = [s for s in streams if s.emb_pending is not None
+                 and (s.emb_pending.shape[0] >= c or (s.front_flushed and s.emb_pending.shape[0] > 0))]
+        if not ready:
+            return False
+        tap = self.model.cfg.st_tap_stack if self.st is not None else None
+        inputs = [s.emb_pending for s in ready]
+        states = [s.asr_states for s in ready]
+        whole = [s.asr_calls == 0 and s.front_flushed and s.emb_pending.shape[0] <= c for s in ready]
+        results = self._run_encoder(self.model.encoder, self.asr, inputs, states, whole, tap)
+        for s, (out, stack, used, new_states) in zip(ready, results):
+            if self.keep_encoder_out:
+                s.encoder_out["asr"].append(out)
+            s.emb_pending = s.emb_pending[used:]
+            s.asr_states = new_states
+            s.asr_calls += 1
+            if stack is not None:
+                s.tap_pending = _cat(s.tap_pending, stack)
+        frames = [r[0] for r in results]
+        for key in self.searches:
+            if key[0] == "asr" or self.st is None:
+                self._greedy(key, ready, frames)
+        return True
+
+    def _st_encoder(self, streams: Sequence[Stream]) -> bool:
+        """One ENC_st chunk for every stream with a full chunk of tap frames (or the rest, once ENC_asr is done)."""
+        if self.st is None:
+            return False
+        c = self.st.chunk_size
+
+        def asr_done(s: Stream) -> bool:
+            return s.front_flushed and (s.emb_pending is None or s.emb_pending.shape[0] == 0)
+
+        ready = [s for s in streams if s.tap_pending is not None
+                 and (s.tap_pending.shape[0] >= c or (asr_done(s) and s.tap_pending.shape[0] > 0))]
+        if not ready:
+            return False
+        inputs = [s.tap_pending for s in ready]
+        states = [s.st_states for s in ready]
+        whole = [s.st_calls == 0 and asr_done(s) and s.tap_pending.shape[0] <= c for s in ready]
+        results = self._run_encoder(self.model.st_encoder, self.st, inputs, states, whole, None)
+        for s, (out, _, used, new_states) in zip(ready, results):
+            if self.keep_encoder_out:
+                s.encoder_out["st"].append(out)
+            s.tap_pending = s.tap_pending[used:]
+            s.st_states = new_states
+            s.st_calls += 1
+        frames = [r[0] for r in results]
+        for key in self.searches:
+            if key[0] == "st":
+                self._greedy(key, ready, frames)
+        return True
+
+    def _run_encoder(
+        self,
+        encoder: Zipformer2,
+        chunking: Chunking,
+        inputs: Sequence[Tensor],
+        states: Sequence[list[Tensor]],
+        whole: Sequence[bool],
+        tap: int | None,
+    ) -> list[tuple[Tensor, Tensor | None, int, list[Tensor]]]:
+        """One chunk of ``encoder`` per stream on the first ``chunk_size`` frames of ``inputs`` [(n_i, C_in)].
+
+        Streams flagged in ``whole`` (first chunk that is also the last) run the chunk-masked full forward alone;
+        the others run one batched ``streaming_forward`` with their stacked states. Returns per stream
+        (output frames (m_i, C_out), tap frames (k_i, C_tap) or None, input frames used, new states)."""
+        c = chunking.chunk_size
+        results: list = [None] * len(inputs)
+        for i in [i for i, w in enumerate(whole) if w]:
+            x = inputs[i].unsqueeze(0)
+            lens = torch.tensor([x.shape[1]], dtype=torch.int64, device=self.device)
+            kwargs = {"chunk_size": c, "left_context_frames": chunking.left_context_frames}
+            if tap is None:
+                out, out_lens = encoder(x, lens, **kwargs)
+                stack = None
+            else:
+                out, out_lens, stack, _ = encoder(x, lens, return_stack=tap, **kwargs)
+                stack = stack[0]
+            results[i] = (out[0, : int(out_lens[0])], stack, x.shape[1], states[i])
+        rest = [i for i, w in enumerate(whole) if not w]
+        if rest:
+            rows = [inputs[i][:c] for i in rest]
+            lens = torch.tensor([r.shape[0] for r in rows], dtype=torch.int64, device=self.device)
+            result = encoder.streaming_forward(_pad_rows(rows, c), lens, stack_states([states[i] for i in rest]),
+                                               return_stack=tap)
+            out, out_lens, new_states = result[0], result[1], unstack_states(result[2])
+            for b, i in enumerate(rest):
+                stack = result[3][b, : int(lens[b])] if tap is not None else None
+                results[i] = (out[b, : int(out_lens[b])], stack, int(lens[b]), new_states[b])
+        return results
+
+    # ------------------------------------------------------------------------------------------------------
+    # greedy search continued across chunks
+
+    def _greedy(self, key: tuple[str, float], streams: Sequence[Stream], frames: Sequence[Tensor]) -> None:
+        """Greedy search of ``key`` = (task, blank penalty) over new frames [(n_i, C)] of each stream, continuing
+        each hypothesis (the same decisions as :func:`hent_srt.decode.search.greedy_search`)."""
+        task, penalty = key
+        head = self.model.heads[task]
+        predictor, joiner = head.predictor, head.joiner
+        max_sym = self.max_sym[task]
+        lens = torch.tensor([f.shape[0] for f in frames], dtype=torch.int64, device=self.device)
+        num_frames = int(lens.max())
+        if num_frames == 0:
+            return
+        enc = joiner.encoder_proj(_pad_rows(frames, num_frames))  # (N, T, J)
+        hyps = [s.hyps[key] for s in streams]
+        contexts = torch.tensor([h.context for h in hyps], dtype=torch.int64, device=self.device)  # (N, c)
+        missing = [i for i, h in enumerate(hyps) if h.decoder_out is None]
+        if missing:
+            fresh = joiner.decoder_proj(predictor(contexts[missing], need_pad=False)).squeeze(1)
+            for i, d in zip(missing, fresh):
+                hyps[i].decoder_out = d
+        dec = torch.stack([h.decoder_out for h in hyps])  # (N, J)
+        for t in range(num_frames):
+            rows = torch.nonzero(lens > t).squeeze(1)
+            for _ in range(max_sym):
+                logits = joiner(enc[rows, t], dec[rows], project_input=False)  # (R, V)
+                tokens = apply_blank_penalty(logits, penalty, predictor.blank_id).argmax(dim=-1)
+                emitted = tokens != predictor.blank_id
+                rows, tokens = rows[emitted], tokens[emitted]
+                if rows.numel() == 0:
+                    break
+                for row, token in zip(rows.tolist(), tokens.tolist()):
+                    hyps[row].tokens.append(token)
+                    hyps[row].times.append(streams[row].audio_end)
+                contexts[rows] = torch.cat([contexts[rows, 1:], tokens.unsqueeze(1)], dim=1)
+                dec[rows] = joiner.decoder_proj(predictor(contexts[rows], need_pad=False)).squeeze(1)
+        for i, h in enumerate(hyps):
+            h.context = contexts[i].tolist()
+            h.decoder_out = dec[i]
