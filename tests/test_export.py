@@ -1,0 +1,354 @@
+"""hent-srt export: TorchScript and ONNX graphs of a tiny HENT-SRT give PyTorch's greedy hypotheses on lengths other
+than the traced one; int8 graphs run; metadata and tokens round-trip; user errors exit 2."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sentencepiece as spm
+import torch
+
+import hent_srt.model.zipformer as zipformer
+from hent_srt import cli
+from hent_srt.config import Config, DecodeConfig, EncoderConfig, ModelConfig, dump_config
+from hent_srt.decode.onnx_runtime import graph_file, greedy_search_arrays
+from hent_srt.decode.search import greedy_search
+from hent_srt.export import (
+    TORCHSCRIPT_NAME,
+    export_metadata,
+    export_onnx,
+    export_torchscript,
+    load_torchscript,
+    onnx_metadata,
+    rel_to_abs_gather,
+    torchscript_greedy_search,
+    trace_num_frames,
+)
+from hent_srt.model.hent import build_model
+
+try:
+    import onnx
+    import onnxruntime
+
+    from hent_srt.decode.onnx_runtime import OnnxTransducer
+
+    HAVE_ORT = True
+except ImportError:
+    HAVE_ORT = False
+needs_ort = pytest.mark.skipif(not HAVE_ORT, reason="onnxruntime is not installed (pip install 'hent-srt[export]')")
+
+# Utterance lengths (feature frames) decoded after export; none equals the traced length.
+LENGTHS = [(150, 97, 40), (64,), (200, 9)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on the shared 2-core machine more threads only spin against each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def plain_torchscript_execution():
+    """Run TorchScript graphs without the profiling executor, whose first calls re-optimise the graph (seconds
+    each on this tiny model); the values are the same."""
+    with torch.jit.optimized_execution(False):
+        yield
+
+
+def train_chars(tmp: Path, name: str, text: str) -> Path:
+    """A character-level sentencepiece model with hent-srt's id layout (<blk>=0, <sos/eos>=1, <unk>=2)."""
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter([text] * 4), model_writer=model, vocab_size=100,
+                                   model_type="char", character_coverage=1.0, hard_vocab_limit=False,
+                                   user_defined_symbols=["<blk>", "<sos/eos>"], unk_id=2, bos_id=-1, eos_id=-1,
+                                   minloglevel=2)
+    path = tmp / f"{name}.model"
+    path.write_bytes(model.getvalue())
+    return path
+
+
+def micro_encoder(num_stacks: int, output_ds: int) -> EncoderConfig:
+    return EncoderConfig(num_encoder_layers=(1,) * num_stacks, downsampling_factor=(1, 2)[:num_stacks],
+                         encoder_dim=(32,) * num_stacks, encoder_unmasked_dim=(32,) * num_stacks,
+                         num_heads=(2,) * num_stacks, feedforward_dim=(48,) * num_stacks,
+                         cnn_module_kernel=(7,) * num_stacks, query_head_dim=8, value_head_dim=8, pos_head_dim=4,
+                         pos_dim=16, output_downsampling_factor=output_ds)
+
+
+def micro_config(tmp: Path, encoder_type: str) -> Config:
+    src = train_chars(tmp, "src", "hola mundo que tal")
+    tgt = train_chars(tmp, "tgt", "hello world")
+    model = ModelConfig(encoder_type=encoder_type, subsampling_channels=(4, 8, 16), asr_encoder=micro_encoder(2, 2),
+                        st_encoder=micro_encoder(1, 1), decoder_dim=24, joiner_dim=24,
+                        asr_vocab_size=spm.SentencePieceProcessor(model_file=str(src)).get_piece_size(),
+                        st_vocab_size=spm.SentencePieceProcessor(model_file=str(tgt)).get_piece_size())
+    config = Config(model=model, decode=DecodeConfig(max_sym_per_frame=2))
+    config.data.src_bpe_model, config.data.tgt_bpe_model = str(src), str(tgt)
+    return config
+
+
+@torch.no_grad()
+def sharpen(model, config: Config) -> None:
+    """Make a random model's hypotheses depend on the encoder: the encoder output of a random Zipformer2 varies
+    little over frames (std ~0.05 around values ~2), so each joiner's ``encoder_proj`` is centred on the mean
+    output and scaled by 20; the default blank penalty of each task is set so that about 40% of the first
+    decisions are blank. Sets ``config.decode.blank_penalty_<task>``."""
+    x, x_lens = features((300, 200), 99)
+    encoded = model.encode(x, x_lens)
+    for task, head in model.heads.items():
+        out = encoded[task].out[0, : encoded[task].lens[0]]
+        proj = head.joiner.encoder_proj
+        proj.weight.mul_(20.0)
+        proj.bias.copy_(-(proj.weight @ out.mean(0)))
+        head.joiner.output_linear.weight.mul_(3.0)
+        start = head.predictor(torch.tensor([[-1, 0]]), need_pad=False).squeeze(1)
+        logits = head.joiner(proj(out), head.joiner.decoder_proj(start), project_input=False)
+        gap = logits[:, 0] - logits[:, 1:].max(dim=-1).values
+        setattr(config.decode, f"blank_penalty_{task}", float(gap.quantile(0.6)))
+
+
+def export_with_cli(tmp: Path, encoder_type: str, extra: list[str]) -> tuple[Config, torch.nn.Module, Path]:
+    """A random micro model saved as an experiment directory and exported with ``hent-srt export``."""
+    config = micro_config(tmp, encoder_type)
+    torch.manual_seed(0)
+    model = build_model(config.model, config.loss).eval()
+    sharpen(model, config)
+    (tmp / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    torch.save({"model": model.state_dict()}, tmp / "epoch-1.pt")
+    out = tmp / "export"
+    code = cli.main(["export", "--exp-dir", str(tmp), "--checkpoint", str(tmp / "epoch-1.pt"), "--out-dir", str(out),
+                     *extra])
+    assert code == 0
+    return config, model, out
+
+
+@pytest.fixture(scope="module")
+def hier(tmp_path_factory):
+    return export_with_cli(tmp_path_factory.mktemp("hier"), "hier", ["--int8"] if HAVE_ORT else ["--torchscript"])
+
+
+def features(lengths: tuple[int, ...], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(len(lengths), max(lengths), 80, generator=g), torch.tensor(lengths, dtype=torch.int64)
+
+
+@torch.no_grad()
+def pytorch_hyps(model, x, x_lens, max_sym: int, penalties: dict[str, float]) -> dict[str, list[list[int]]]:
+    encoded = model.encode(x, x_lens)
+    return {t: greedy_search(encoded[t].out, encoded[t].lens, model.heads[t].predictor, model.heads[t].joiner,
+                             penalties[t], max_sym) for t in model.cfg.tasks}
+
+
+def test_rel_to_abs_gather_equals_as_strided():
+    g = torch.Generator().manual_seed(1)
+    for seq_len, left in ((5, 0), (7, 3), (1, 0)):
+        scores = torch.randn(2, 3, seq_len, left + 2 * seq_len - 1, generator=g)
+        expected = zipformer._rel_to_abs(scores, left + seq_len)
+        assert torch.equal(rel_to_abs_gather(scores, left + seq_len), expected)
+        # Brute force: out[..., i, j] = scores[..., i, T - 1 - i + j].
+        i, j = seq_len - 1, left + seq_len - 1
+        assert torch.equal(expected[..., i, j], scores[..., i, seq_len - 1 - i + j])
+
+
+def test_published_downsampling_traces_for_every_length(tmp_path):
+    """Tiny widths with the published ENC_asr factors (1, 2, 4, 8, 4; output 2): the trace length pads at every
+    downsampling (and exceeds a causal model's chunk), and the offline trace is exact on other lengths."""
+    published = EncoderConfig()
+    small = dataclasses.replace(micro_encoder(1, 2), downsampling_factor=published.downsampling_factor,
+                                num_encoder_layers=(1,) * 5, encoder_dim=(16,) * 5, encoder_unmasked_dim=(16,) * 5,
+                                num_heads=(1,) * 5, feedforward_dim=(16,) * 5, cnn_module_kernel=(3,) * 5)
+    for causal, minimum in ((True, 65), (False, 17)):
+        encoder = dataclasses.replace(small, causal=causal, chunk_size=(64,), left_context_frames=(128,))
+        config = Config(model=ModelConfig(encoder_type="shared", subsampling_channels=(2, 2, 2), asr_encoder=encoder,
+                                          decoder_dim=4, joiner_dim=4, asr_vocab_size=3, st_vocab_size=3))
+        torch.manual_seed(4)
+        model = build_model(config.model).eval()
+        frames = (trace_num_frames(model) - 7) // 2
+        assert frames >= minimum and all(frames % d == 1 for d in (2, 4, 8)), (causal, frames)
+    module, _ = load_torchscript(export_torchscript(model, export_metadata(config, model), tmp_path / "model.pt"))
+    x, x_lens = features((173, 120, 23), 6)  # 83, 56 and 8 front-end frames; the trace had 17
+    with torch.no_grad():
+        reference = model.heads["asr"].joiner.encoder_proj(model.encode(x, x_lens)["asr"].out)
+        torch.testing.assert_close(module.encoder(x, x_lens)[0], reference, rtol=1e-5, atol=1e-5)
+
+
+def test_causal_encoder_graphs_equal_pytorch(tmp_path):
+    config = micro_config(tmp_path, "hier")
+    causal = {"causal": True, "chunk_size": (16,), "left_context_frames": (32,), "eval_chunk_size": 16,
+              "eval_left_context_frames": 32}
+    config.model.asr_encoder = dataclasses.replace(config.model.asr_encoder, **causal)
+    config.model.st_encoder = dataclasses.replace(config.model.st_encoder, **causal)
+    torch.manual_seed(3)
+    model = build_model(config.model).eval()
+    metadata = export_metadata(config, model)
+    assert [metadata[k] for k in ("causal_st", "chunk_size_st", "left_context_frames_asr")] == ["1", "16", "32"]
+    module, _ = load_torchscript(export_torchscript(model, metadata, tmp_path / TORCHSCRIPT_NAME))
+    session = None
+    if HAVE_ORT:
+        export_onnx(model, metadata, tmp_path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(graph_file(tmp_path, "encoder")), options)
+    for seed, lengths in enumerate([(150, 97, 40), (30,), (20, 11)]):
+        x, x_lens = features(lengths, seed)
+        with torch.no_grad():
+            encoded = model.encode(x, x_lens)
+            outputs = module.encoder(x, x_lens)
+            onnx_outputs = session.run(None, {"features": x.numpy(), "feature_lens": x_lens.numpy()}) if session else None
+            for i, task in enumerate(config.model.tasks):
+                reference = model.heads[task].joiner.encoder_proj(encoded[task].out)
+                torch.testing.assert_close(outputs[2 * i], reference, rtol=1e-5, atol=1e-5)
+                if onnx_outputs is not None:
+                    np.testing.assert_allclose(onnx_outputs[2 * i], reference.numpy(), rtol=1e-4, atol=1e-4)
+                    np.testing.assert_array_equal(onnx_outputs[2 * i + 1], encoded[task].lens.numpy())
+
+
+@pytest.mark.parametrize("max_sym", [1, 3])
+def test_array_search_equals_pytorch_greedy_search(max_sym, tmp_path):
+    torch.manual_seed(2)
+    model = build_model(micro_config(tmp_path, "hier").model).eval()
+    head = model.heads["st"]
+    enc = torch.randn(3, 11, max(model.cfg.st_encoder.encoder_dim))
+    lens = torch.tensor([11, 4, 0])
+    with torch.no_grad():
+        projected = head.joiner.encoder_proj(enc).numpy()
+        start = head.joiner.decoder_proj(head.predictor(torch.tensor([[-1, 0]]), need_pad=False)).squeeze(1)
+        logits = head.joiner(torch.from_numpy(projected), start.unsqueeze(0), project_input=False)
+        penalty = float((logits[..., 0] - logits[..., 1:].max(dim=-1).values).median())
+        expected = greedy_search(enc, lens, head.predictor, head.joiner, penalty, max_sym)
+
+        def predict(contexts):
+            return head.joiner.decoder_proj(head.predictor(torch.from_numpy(contexts), need_pad=False)).squeeze(1).numpy()
+
+        def join(a, b):
+            return head.joiner(torch.from_numpy(a), torch.from_numpy(b), project_input=False).numpy()
+
+        got = greedy_search_arrays(projected, lens.numpy(), predict, join, 0, model.cfg.context_size, penalty, max_sym)
+    assert got == expected
+    assert 0 < len(expected[0]) < 11 * max_sym and expected[2] == []
+
+
+def default_penalties(config: Config) -> dict[str, float]:
+    return {t: getattr(config.decode, f"blank_penalty_{t}") for t in config.model.tasks}
+
+
+def test_torchscript_hypotheses_equal_pytorch_on_other_lengths(hier):
+    config, model, out = hier
+    module, metadata = load_torchscript(out / TORCHSCRIPT_NAME)
+    traced = (trace_num_frames(model) - 7) // 2
+    assert all((length - 7) // 2 != traced for lengths in LENGTHS for length in lengths)
+    tokens = []
+    for seed, lengths in enumerate(LENGTHS):
+        x, x_lens = features(lengths, seed)
+        expected = pytorch_hyps(model, x, x_lens, 2, default_penalties(config))
+        assert torchscript_greedy_search(module, metadata, x, x_lens, max_sym_per_frame=2) == expected, lengths
+        tokens += [token for hyps in expected.values() for h in hyps for token in h]
+        with torch.no_grad():
+            encoded = model.encode(x, x_lens)
+            outputs = module.encoder(x, x_lens)
+        for i, task in enumerate(config.model.tasks):
+            reference = model.heads[task].joiner.encoder_proj(encoded[task].out)
+            torch.testing.assert_close(outputs[2 * i], reference, rtol=1e-5, atol=1e-5)
+            assert torch.equal(outputs[2 * i + 1], encoded[task].lens)
+    assert len(tokens) > 100 and len(set(tokens)) > 5
+    with pytest.raises(ValueError, match="feature_lens"):
+        torchscript_greedy_search(module, metadata, x, torch.full_like(x_lens, 8))
+
+
+@needs_ort
+def test_onnx_hypotheses_equal_pytorch(hier):
+    config, model, out = hier
+    decoder = OnnxTransducer(out)
+    for seed, lengths in enumerate(LENGTHS):
+        x, x_lens = features(lengths, seed)
+        expected = pytorch_hyps(model, x, x_lens, 2, default_penalties(config))
+        assert decoder.greedy_search(x.numpy(), x_lens.numpy(), max_sym_per_frame=2) == expected, lengths
+        with torch.no_grad():
+            encoded = model.encode(x, x_lens)
+        for task, (enc, lens) in decoder.encode(x.numpy(), x_lens.numpy()).items():
+            reference = model.heads[task].joiner.encoder_proj(encoded[task].out).detach()
+            np.testing.assert_allclose(enc, reference.numpy(), rtol=1e-4, atol=1e-4)
+            np.testing.assert_array_equal(lens, encoded[task].lens.numpy())
+    x, x_lens = features(LENGTHS[0], 0)
+    other = default_penalties(config) | {"st": default_penalties(config)["st"] + 0.5}
+    expected = pytorch_hyps(model, x, x_lens, 1, other)
+    assert expected != pytorch_hyps(model, x, x_lens, 1, default_penalties(config))
+    assert decoder.greedy_search(x.numpy(), x_lens.numpy(), blank_penalty={"st": other["st"]}) == expected
+    with pytest.raises(ValueError, match="feature_lens"):
+        decoder.greedy_search(x.numpy(), x_lens.numpy().astype(np.int32))
+    with pytest.raises(ValueError, match="blank_penalty"):
+        decoder.greedy_search(x.numpy(), x_lens.numpy(), blank_penalty={"mt": 1.0})
+
+
+@needs_ort
+def test_int8_graphs_run(hier):
+    config, model, out = hier
+    decoder = OnnxTransducer(out, int8=True)
+    x, x_lens = features(LENGTHS[0], 0)
+    hyps = decoder.greedy_search(x.numpy(), x_lens.numpy(), max_sym_per_frame=2)
+    reference = pytorch_hyps(model, x, x_lens, 2, default_penalties(config))
+    for task in config.model.tasks:
+        vocab = getattr(config.model, f"{task}_vocab_size")
+        assert len(hyps[task]) == len(LENGTHS[0])
+        assert all(0 < token < vocab for h in hyps[task] for token in h)
+        print(f"int8 {task}: {hyps[task]}\nfloat32 {task}: {reference[task]}")
+    for graph in ("encoder", "joiner-st"):
+        ops = {node.op_type for node in onnx.load(str(graph_file(out, graph, int8=True))).graph.node}
+        assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops, (graph, sorted(ops))
+
+
+def test_metadata_round_trips(hier):
+    config, model, out = hier
+    expected = export_metadata(config, model)
+    assert expected["model_type"] == "hier" and expected["tasks"] == "asr,st" and expected["context_size"] == "2"
+    assert float(expected["blank_penalty_st"]) == config.decode.blank_penalty_st
+    assert expected["st_vocab_size"] == str(config.model.st_vocab_size)
+    assert expected["chunk_size_asr"] == "-1" and expected["causal_st"] == "0"
+    _, metadata = load_torchscript(out / TORCHSCRIPT_NAME)
+    assert metadata == expected
+    if not HAVE_ORT:
+        return
+    for graph in ("encoder", "predictor-asr", "joiner-asr", "predictor-st", "joiner-st"):
+        for int8 in (False, True):
+            assert onnx_metadata(graph_file(out, graph, int8)) == expected, (graph, int8)
+    assert OnnxTransducer(out).metadata == expected
+
+
+def test_tokens_written_for_both_tasks(hier):
+    config, _, out = hier
+    for task, key in (("asr", "src_bpe_model"), ("st", "tgt_bpe_model")):
+        sp = spm.SentencePieceProcessor(model_file=getattr(config.data, key))
+        lines = (out / f"tokens-{task}.txt").read_text(encoding="utf-8").splitlines()
+        assert lines == [f"{sp.id_to_piece(i)} {i}" for i in range(sp.get_piece_size())]
+        assert lines[0] == "<blk> 0"
+        assert (out / f"bpe-{task}.model").read_bytes() == Path(getattr(config.data, key)).read_bytes()
+
+
+def test_shared_encoder_model_exports(tmp_path):
+    config, model, out = export_with_cli(tmp_path, "shared", ["--torchscript"])
+    module, metadata = load_torchscript(out / TORCHSCRIPT_NAME)
+    assert metadata["model_type"] == "shared" and metadata["hierarchical"] == "0"
+    x, x_lens = features((120, 71), 5)
+    expected = pytorch_hyps(model, x, x_lens, 2, default_penalties(config))
+    assert torchscript_greedy_search(module, metadata, x, x_lens, max_sym_per_frame=2) == expected
+    assert not graph_file(out, "encoder").exists()
+
+
+def test_cli_errors_exit_2(tmp_path, capsys):
+    config = micro_config(tmp_path, "hier")
+    (tmp_path / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    missing = tmp_path / "epoch-9.pt"
+    assert cli.main(["export", "--exp-dir", str(tmp_path), "--checkpoint", str(missing), "--torchscript"]) == 2
+    err = capsys.readouterr().err
+    assert "hent-srt export:" in err and str(missing) in err and "not found" in err
+    assert "Traceback" not in err
+    code = cli.main(["export", "--exp-dir", str(tmp_path), "--checkpoint", str(missing), "--torchscript", "--int8"])
+    assert code == 2 and "--int8" in capsys.readouterr().err
+    assert not (tmp_path / "export" / TORCHSCRIPT_NAME).exists()
