@@ -43,6 +43,8 @@ from hent_srt.model.scaling import ScaledLinear
 from hent_srt.model.subsampling import Conv2dSubsampling
 from hent_srt.model.zipformer import Zipformer2
 
+log = logging.getLogger(__name__)
+
 TASKS = ("asr", "st")
 BLANK_ID = 0
 
@@ -374,7 +376,7 @@ class HentSrt(nn.Module):
                 report["loaded"].append(name)
         report["new"] = [n for n in own if n not in to_load]
         self.load_state_dict(to_load, strict=False)
-        logging.info(
+        log.info(
             "init_from: loaded %d tensors, %d new, %d unused, %d skipped",
             len(report["loaded"]), len(report["new"]), len(report["unused"]), len(report["skipped"]),
         )
