@@ -6,7 +6,14 @@
 # An option whose variable is not defined is an error that lists the valid options. `--help` prints them.
 __po_defined() { declare -p "$1" >/dev/null 2>&1; }
 __po_script="$0"; [ -f "$__po_script" ] || __po_script="$(basename "$0")"
-__po_list() { grep -oE '^[a-z_][a-z0-9_]*=' "$__po_script" | tr -d '=' | tr '_' '-' | sed 's/^/  --/' | sort -u; }
+__po_files=("$__po_script")
+grep -q "recipe_defaults.sh" "$__po_script" && __po_files+=("$(dirname "${BASH_SOURCE[0]}")/recipe_defaults.sh")
+__po_list() {  # the options: variables assigned in the recipe (and its defaults) that exist at parse time
+  local name
+  for name in $(grep -ohE '^[a-z_][a-z0-9_]*=' "${__po_files[@]}" | tr -d '=' | sort -u); do
+    if __po_defined "$name"; then echo "  --${name//_/-}"; fi
+  done
+}
 while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h)
@@ -26,4 +33,4 @@ while [ $# -gt 0 ]; do
   fi
   printf -v "$__po_var" '%s' "$__po_value"
 done
-unset -f __po_defined
+unset -f __po_defined __po_list

@@ -17,13 +17,7 @@ manifest_dir=data/manifests
 flac_dir=data/flac  # one-time FLAC copy of the SPHERE audio; pass --flac-dir "" to read the .sph files
 python=python3
 test_splits="fisher_dev fisher_dev2 fisher_test"
-src_vocab_size=5000
-tgt_vocab_size=4000
-ngpu=4         # GPUs for stages 3-4 (torchrun); 1 trains in one process
-num_jobs=8     # feature-extraction processes
-epoch=20       # stage 5 decodes the model averaged over epochs epoch-avg+1 .. epoch
-avg=13
-train_args=
+. ../../scripts/recipe_defaults.sh
 . ../../scripts/parse_options.sh
 
 # Stage 0: corpus -> lhotse manifests (skipped when those of the given corpora exist).
@@ -55,14 +49,6 @@ fi
 manifest_prefix=$manifest_dir/fisher_callhome
 train_split=fisher_train
 dev_split=fisher_dev
-data=data
-exp=exp
-results=RESULTS.md
-speed_perturb=true
-finetune_models=hent_srt
-decode_method=modified_beam_search
-beam=20
-blank_penalties=1.0
 src_normalizer=lc_rm
 tgt_normalizer=lc_rm
 unit=word

@@ -11,13 +11,7 @@ hkust_dir=../hkust/data/manifests
 manifest_dir=data/manifests
 python=python3
 test_splits="iwslt22_ta_test1 fisher_dev2 fisher_test callhome_evltest hkust_dev"
-src_vocab_size=5000
-tgt_vocab_size=4000
-ngpu=4         # GPUs for stages 3-4 (torchrun); 1 trains in one process
-num_jobs=8     # feature-extraction processes
-epoch=20       # stage 5 decodes the model averaged over epochs epoch-avg+1 .. epoch
-avg=13
-train_args=
+. ../../scripts/recipe_defaults.sh
 . ../../scripts/parse_options.sh
 
 # Stage 0: merge the corpora's manifests (skipped when the union's training manifests exist).
@@ -41,14 +35,6 @@ fi
 manifest_prefix=$manifest_dir/multi_conv
 train_split=train
 dev_split=dev
-data=data
-exp=exp
-results=RESULTS.md
-speed_perturb=true
-finetune_models=hent_srt
-decode_method=modified_beam_search
-beam=20
-blank_penalties=1.0
 src_normalizer=none
 tgt_normalizer=lc_rm
 unit=word

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Defaults of the published-system recipes (DESIGN.md §4), sourced by egs/<corpus>/run.sh before
+# scripts/parse_options.sh so that each one can be overridden on the command line (--ngpu 8, --epoch 25 ...).
+# scripts/recipe_stages.sh reads them.
+src_vocab_size=5000  # source BPE (shared over languages in multi_conv)
+tgt_vocab_size=4000  # English BPE
+ngpu=4               # GPUs for stages 3-4 (torchrun); 1 trains in one process
+num_jobs=8           # feature-extraction processes
+epoch=20             # stage 5 decodes the model averaged over epochs epoch-avg+1 .. epoch
+avg=13
+train_args=          # extra `hent-srt train` arguments, e.g. "--set data.max_duration=100"
+data=data
+exp=exp
+results=RESULTS.md
+speed_perturb=true
+finetune_models=hent_srt
+decode_method=modified_beam_search
+beam=20
+blank_penalties=1.0  # ST blank penalty; a comma list sweeps it
