@@ -29,8 +29,8 @@ Gradients. With the backward variable ``q[b, s, t]`` (log-probability of all pat
     d score / d px[b, s, t] = exp(p[b, s, t] + px[b, s, t] + q[b, s + 1, t (+1 if modified)] - score[b])
     d score / d py[b, s, t] = exp(p[b, s, t] + py[b, s, t] + q[b, s, t + 1] - score[b])
 
-i.e. the posterior probability that a path uses the arc (each in [0, 1]). They are computed in the forward pass
-whenever an input needs a gradient or ``return_grad=True``; the autograd backward multiplies them by the incoming
+i.e. the posterior probability that a path uses the arc (each in [0, 1]). They are computed during the forward
+computation whenever an input needs a gradient or ``return_grad=True``; the autograd backward multiplies them by the incoming
 per-utterance gradient. Arcs that no complete path uses, and every arc of an utterance whose score is ``-inf``,
 get exactly 0 (never NaN): the recursion is never differentiated through ``logaddexp(-inf, -inf)``.
 

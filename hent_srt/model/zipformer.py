@@ -517,7 +517,7 @@ class Zipformer2EncoderLayer(nn.Module):
         self.nonlin_attention = NonlinAttention(embed_dim, hidden_channels=3 * embed_dim // 4)
         self.conv_module1 = ConvolutionModule(embed_dim, cnn_module_kernel, causal=causal)
         self.conv_module2 = ConvolutionModule(embed_dim, cnn_module_kernel, causal=causal)
-        # icefall's layer holds this unused parameter ("TODO: remove it"); it is kept, frozen, so that
+        # icefall's layer holds this unused parameter (marked there for removal); it is kept, frozen, so that
         # parameter counts and checkpoints match the released models.
         self.bypass_scale = nn.Parameter(torch.full((embed_dim,), 0.5), requires_grad=False)
         self.norm = BiasNorm(embed_dim)
