@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from hent_srt.data.text import NORMALIZERS, get_normalizer
+from hent_srt.fileio import write_text_atomic
 from hent_srt.metrics import (
     error_rate,
     format_error_details,
@@ -57,9 +58,7 @@ def main(args: argparse.Namespace) -> int:
         result = error_rate(ref_streams[0], hyp_texts, ids, unit=args.unit)
         print(result.summary())
         if args.errs_out:
-            tmp = args.errs_out.with_name(args.errs_out.name + ".tmp")
-            tmp.write_text(format_error_details(result), encoding="utf-8")
-            tmp.replace(args.errs_out)
+            write_text_atomic(args.errs_out, format_error_details(result))
     if "bleu" in metrics:
         print(translation_score(hyp_texts, ref_streams).summary())
     return 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,7 @@ from lhotse import CutSet
 from lhotse.cut import Cut
 
 from hent_srt.data.schema import source_text, target_refs
+from hent_srt.fileio import write_bytes_atomic, write_text_atomic
 
 __all__ = ["BLANK", "SOS_EOS", "UNK", "Tokenizer", "add_arguments", "main", "train_bpe"]
 
@@ -135,12 +135,6 @@ def _train(texts: list[str], vocab_size: int, model_type: str, byte_fallback: bo
     return model.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def train_bpe(
     cuts: Iterable[Cut],
     side: str,
@@ -201,10 +195,10 @@ def train_bpe(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / MODEL_NAME, proto)
+    write_bytes_atomic(out_dir / MODEL_NAME, proto)
     tok = Tokenizer(out_dir / MODEL_NAME)
     tokens = "".join(f"{tok.id_to_piece(i)} {i}\n" for i in range(tok.vocab_size))
-    _write_atomic(out_dir / TOKENS_NAME, tokens.encode("utf-8"))
+    write_text_atomic(out_dir / TOKENS_NAME, tokens)
     if tok.vocab_size < vocab_size:
         log.info("%s text supports only %d pieces (asked for %d)", side, tok.vocab_size, vocab_size)
     return tok

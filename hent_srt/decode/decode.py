@@ -38,6 +38,7 @@ from hent_srt.decode.latency import summarize_latency, utterance_latency
 from hent_srt.decode.results import format_section, write_section
 from hent_srt.decode.search import greedy_search, modified_beam_search
 from hent_srt.decode.streaming import StreamingDecoder
+from hent_srt.fileio import write_text_atomic
 from hent_srt.metrics import error_rate, format_error_details, translation_score
 from hent_srt.model.hent import HentSrt, build_model
 
@@ -164,9 +165,8 @@ def decode_cuts_streaming(
 
 
 def _write_text(path: Path, lines: dict[str, str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"{k} {v}\n" for k, v in sorted(lines.items())), encoding="utf-8")
-    tmp.replace(path)
+    """Kaldi-style ``utt-id text`` lines, sorted by id, written atomically."""
+    write_text_atomic(path, "".join(f"{k} {v}\n" for k, v in sorted(lines.items())))
 
 
 def _write_plot(path: Path, penalties: list[float], bleu: list[float], ratio: list[float], title: str) -> None:
@@ -215,24 +215,24 @@ def score_and_write(
         result = error_rate([refs[i] for i in ids], [hyp_text[i] for i in ids], ids, unit=unit)
         _write_text(out_dir / f"hyps-asr-{set_name}.txt", hyp_text)
         _write_text(out_dir / f"refs-asr-{set_name}.txt", refs)
-        (out_dir / f"errs-asr-{set_name}.txt").write_text(format_error_details(result), encoding="utf-8")
+        write_text_atomic(out_dir / f"errs-asr-{set_name}.txt", format_error_details(result))
         summary["asr"] = {"metric": "WER" if unit == "word" else "CER", "error_rate": result.rate,
                           "summary": result.summary()}
     st_rows = []
-    for penalty, st_hyps in sorted(hyps.st.items()):
-        if not st_hyps:
-            continue
-        ids = sorted(st_hyps)
+    decoded = {p: h for p, h in sorted(hyps.st.items()) if h}
+    if decoded:
+        # every penalty decodes the same cuts: normalise and write the references once
+        ids = sorted(next(iter(decoded.values())))
         ref_lists = [[tgt_norm(r) for r in target_refs(by_id[i])] for i in ids]
         num_refs = min(len(r) for r in ref_lists)
         streams = [[refs[k] for refs in ref_lists] for k in range(num_refs)]
+        _write_text(out_dir / f"refs-st-{set_name}.txt", dict(zip(ids, streams[0])))
+    for penalty, st_hyps in decoded.items():
         hyp_text = {i: tgt_norm(st_hyps[i]) for i in ids}
         score = translation_score([hyp_text[i] for i in ids], streams)
         tag = f"{set_name}-bp{penalty:g}"
         _write_text(out_dir / f"hyps-st-{tag}.txt", hyp_text)
-        _write_text(out_dir / f"refs-st-{set_name}.txt", dict(zip(ids, streams[0])))
-        (out_dir / f"bleu-st-{tag}.txt").write_text(score.summary() + "\n" + score.bleu_detail + "\n",
-                                                    encoding="utf-8")
+        write_text_atomic(out_dir / f"bleu-st-{tag}.txt", score.summary() + "\n" + score.bleu_detail + "\n")
         row = {"blank_penalty": penalty, "bleu": score.bleu, "chrf": score.chrf,
                "length_ratio": score.length_ratio, "bleu_signature": score.bleu_signature,
                "chrf_signature": score.chrf_signature, "num_refs": score.num_refs}
@@ -251,9 +251,7 @@ def score_and_write(
             _write_plot(out_dir / f"blank-penalty-{set_name}.png", [r["blank_penalty"] for r in st_rows],
                         [r["bleu"] for r in st_rows], [r["length_ratio"] for r in st_rows],
                         f"ST blank penalty sweep ({set_name})")
-    tmp = out_dir / f"summary-{set_name}.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(out_dir / f"summary-{set_name}.json")
+    write_text_atomic(out_dir / f"summary-{set_name}.json", json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
 
 

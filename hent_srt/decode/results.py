@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from hent_srt.fileio import write_text_atomic
+
 
 def format_section(model_name: str, method: str, summaries: Sequence[dict], comment: str,
                    commands: Sequence[str]) -> str:
@@ -48,6 +50,4 @@ def write_section(path: Path, section: str) -> None:
     new_text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text) if pattern.search(text) else (
         text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     )
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new_text, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, new_text)

@@ -12,11 +12,9 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import torch
 
 from hent_srt.config import Config, dump_config
+from hent_srt.fileio import write_text_atomic
 
 __all__ = [
     "PACKAGES",
@@ -31,7 +30,6 @@ __all__ = [
     "git_commit",
     "package_versions",
     "write_experiment_info",
-    "write_text_atomic",
 ]
 
 # Distributions whose versions can change results.
@@ -86,20 +84,6 @@ def collect_env(command_line: Sequence[str], seed: int, world_size: int = 1) -> 
         "torch_num_threads": torch.get_num_threads(),
         "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_experiment_info(
