@@ -633,10 +633,16 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         return 1.0 + left + right
 
     def forward(self, x: Tensor, chunk_size: int = -1) -> Tensor:
-        """x: (B, C, T); chunk_size < 0 (or > T) means one chunk covering the whole sequence."""
+        """x: (B, C, T); chunk_size < 0 means one chunk covering the whole sequence.
+
+        With chunk_size > 0 the sequence is zero-padded to whole chunks, also when it is shorter than one
+        chunk: every chunk is then convolved and rescaled exactly as :meth:`streaming_forward` does with
+        a zero-padded chunk of that size. (icefall convolves a sequence shorter than one chunk as a chunk of
+        its own length, so there its simulated and real streaming differ in the edge scales; here they
+        agree, and a traced graph does not depend on whether the trace input was shorter than a chunk.)"""
         batch, channels, seq_len = x.shape
         left_pad = self.kernel_size // 2
-        if chunk_size < 0 or chunk_size > seq_len:
+        if chunk_size < 0:
             chunk_size = seq_len
         right_pad = -seq_len % chunk_size
         x = nn.functional.pad(x, (left_pad, right_pad))

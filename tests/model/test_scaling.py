@@ -240,6 +240,20 @@ def test_chunk_causal_conv_is_chunk_causal_and_streams():
         ChunkCausalDepthwiseConv1d(3, 4)
 
 
+@pytest.mark.parametrize("seq_len", [1, 5, 11])
+def test_chunk_causal_conv_pads_a_short_sequence_to_one_chunk_like_streaming(seq_len):
+    """A sequence shorter than the chunk is convolved as one zero-padded chunk: the same values as one streaming
+    step on the zero-padded chunk (the learned edge scales, nonzero here, are those of the full chunk)."""
+    torch.manual_seed(1)
+    conv = ChunkCausalDepthwiseConv1d(channels=3, kernel_size=5)
+    with torch.no_grad():
+        conv.chunkwise_conv_scale.normal_(std=0.5)
+    x = torch.randn(2, 3, seq_len)
+    padded = torch.nn.functional.pad(x, (0, 12 - seq_len))
+    expected, _ = conv.streaming_forward(padded, torch.zeros(2, 3, 2))
+    torch.testing.assert_close(conv(x, chunk_size=12), expected[..., :seq_len], atol=1e-6, rtol=1e-5)
+
+
 def test_depthwise_conv1d_equals_conv1d_values_and_gradients():
     torch.manual_seed(0)
     conv = nn.Conv1d(4, 4, kernel_size=5, padding=2, groups=4)
