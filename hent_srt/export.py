@@ -18,8 +18,14 @@ Files written to ``--out-dir``:
 - ``encoder.onnx``, ``predictor-<t>.onnx``, ``joiner-<t>.onnx`` (``--onnx``, opset >= 17, dynamic batch and
   time axes), with the metadata in every graph's ``metadata_props``, and their int8 dynamic quantisation
   ``*.int8.onnx`` (``--int8``; onnxruntime's ``quantize_dynamic`` on MatMul and Gemm weights);
+- ``model-streaming.pt`` (``--streaming``, causal models): the chunk-by-chunk graphs with chunk size and left
+  context baked in (:mod:`hent_srt.export_streaming`);
 - ``tokens-<t>.txt`` (``<piece> <id>`` per line) and ``bpe-<t>.model`` from the sentencepiece models of the
   config (source for asr, target for st).
+
+``--verify-cuts CUTS`` then decodes the first ``--verify-num`` utterances of CUTS with every written format and
+with the PyTorch model and exits 1 unless the float32 formats give the same greedy hypotheses
+(:mod:`hent_srt.export_verify`).
 
 Why tracing: the Zipformer2 code uses Python features TorchScript's compiler does not accept (autograd
 Functions, scheduled floats, unions of tensors and floats), so every graph is made with ``torch.jit.trace``.
@@ -213,7 +219,8 @@ def example_inputs(model: HentSrt) -> dict[str, tuple[Tensor, ...]]:
 def export_metadata(config: Config, model: HentSrt) -> dict[str, str]:
     """String key → string value metadata of an export (the same in every graph and in ``model.pt``).
 
-    Keys: model_type (hier | shared), hierarchical (1 | 0), tasks ("asr,st"), <t>_vocab_size, blank_id,
+    Keys: model_type (hier | shared), hierarchical (1 | 0), streaming (0; 1 in ``model-streaming.pt``),
+    tasks ("asr,st"), <t>_vocab_size, blank_id,
     context_size, predictor, feature_dim, joiner_dim, blank_penalty_<t> and max_sym_per_frame (the config's
     decoding defaults), causal_<t>, chunk_size_<t> and left_context_frames_<t> (what the encoder of task t
     uses in evaluation; -1 = whole utterance / unlimited), tokens_<t> and bpe_model_<t> (file names next to
@@ -223,6 +230,7 @@ def export_metadata(config: Config, model: HentSrt) -> dict[str, str]:
     meta = {
         "model_type": cfg.encoder_type,
         "hierarchical": str(int(model.hierarchical)),
+        "streaming": "0",
         "tasks": ",".join(cfg.tasks),
         "blank_id": str(BLANK_ID),
         "context_size": str(cfg.context_size),
@@ -456,6 +464,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--torchscript", action="store_true", help="write model.pt (default: both formats)")
     parser.add_argument("--onnx", action="store_true", help="write the ONNX graphs (default: both formats)")
     parser.add_argument("--int8", action="store_true", help="also write int8 dynamically quantised ONNX graphs")
+    parser.add_argument("--streaming", action="store_true",
+                        help="also write model-streaming.pt, the chunk-by-chunk TorchScript model (causal models)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="with --streaming: chunk in frames at 50 Hz baked in for both encoders (default: each "
+                             "encoder's eval_chunk_size; published 64)")
+    parser.add_argument("--left-context", type=int, default=None,
+                        help="with --streaming: left context in frames at 50 Hz for both encoders (default: each "
+                             "encoder's eval_left_context_frames; published 128)")
+    parser.add_argument("--verify-cuts", type=Path, default=None,
+                        help="cut manifest with features: check that the exports reproduce PyTorch's greedy "
+                             "hypotheses on its first --verify-num utterances (exit 1 if not)")
+    parser.add_argument("--verify-num", type=int, default=20, help="utterances for --verify-cuts (default 20)")
     parser.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted config override, e.g. data.src_bpe_model=data/bpe_src/bpe.model")
@@ -470,7 +490,10 @@ def _check_onnx_available() -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from hent_srt import export_verify
     from hent_srt.decode.decode import load_model
+    from hent_srt.decode.streaming import ModelGraphs
+    from hent_srt.export_streaming import STREAMING_TORCHSCRIPT_NAME, export_streaming_torchscript
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     do_torchscript = args.torchscript or not args.onnx
@@ -478,6 +501,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.int8 and not do_onnx:
             raise ValueError("--int8 quantises the ONNX graphs: add --onnx (or drop --torchscript)")
+        if not args.streaming and (args.chunk_size is not None or args.left_context is not None):
+            raise ValueError("--chunk-size/--left-context set the chunking of --streaming: add --streaming")
         if do_onnx:
             _check_onnx_available()
         if args.opset < MIN_OPSET:
@@ -490,6 +515,13 @@ def main(args: argparse.Namespace) -> int:
         out_dir = args.out_dir or args.exp_dir / "export"
         out_dir.mkdir(parents=True, exist_ok=True)
         metadata = export_metadata(config, model)
+        streaming_graphs = None
+        if args.streaming:
+            chunking = (args.chunk_size, args.left_context, args.chunk_size, args.left_context)
+            streaming_graphs = ModelGraphs(model, *chunking)
+        verify_batch = None
+        if args.verify_cuts is not None:
+            verify_batch = export_verify.load_features(args.verify_cuts, args.verify_num)
         written = write_tokens(config, metadata, out_dir)
     except ValueError as err:
         print(f"hent-srt export: {err}", file=sys.stderr)
@@ -501,6 +533,21 @@ def main(args: argparse.Namespace) -> int:
         written += graphs
         if args.int8:
             written += quantize_int8(graphs)
+    if streaming_graphs is not None:
+        written.append(export_streaming_torchscript(streaming_graphs, metadata, out_dir / STREAMING_TORCHSCRIPT_NAME))
     for path in written:
         print(f"wrote {path}")
+    if verify_batch is None:
+        return 0
+    features, feature_lens, _ = verify_batch
+    formats = {"torchscript": do_torchscript, "onnx": do_onnx, "int8": args.int8, "streaming": args.streaming}
+    rows = export_verify.verify(model, metadata, out_dir, features, feature_lens, config.decode.max_sym_per_frame,
+                                formats)
+    print(f"verification on the first {len(feature_lens)} utterances of {args.verify_cuts}:")
+    print(export_verify.format_table(rows))
+    failed = export_verify.failures(rows)
+    if failed:
+        names = ", ".join(f"{r.format}/{r.task}" for r in failed)
+        print(f"hent-srt export: {names} differ from the PyTorch model's greedy hypotheses", file=sys.stderr)
+        return 1
     return 0

@@ -12,6 +12,8 @@ timed shape; streaming: one short utterance):
 - streaming: :class:`~hent_srt.decode.streaming.StreamingDecoder` greedy decoding of both heads at once on the
   causal model, chunk 32 and 64 frames at 50 Hz (both encoders), left context 128, up to 20 ST symbols per
   frame (the published setting), features arriving one chunk of audio at a time for all 8 streams together;
+  ``streaming_greedy_ts`` rows run the same decoder on the streaming TorchScript export
+  (:mod:`hent_srt.export_streaming`, that chunking baked in), and the summary says whether their tokens agree;
 - ONNX: the offline model exported with :func:`hent_srt.export.export_onnx` and run by
   :class:`~hent_srt.decode.onnx_runtime.OnnxTransducer` (``--threads`` intra-op threads) against PyTorch
   encode + greedy search of both heads; the summary says whether their hypotheses agree. The ONNX row's
@@ -294,7 +296,12 @@ def bench_offline(bench: Bench, x: torch.Tensor, x_lens: torch.Tensor, audio: fl
 
 
 def bench_streaming(bench: Bench, x: torch.Tensor, x_lens: torch.Tensor, audio: float, threads: int,
-                    chunks: list[int], left_context: int, max_sym_st: int) -> list[Row]:
+                    chunks: list[int], left_context: int, max_sym_st: int, notes: list[str]) -> list[Row]:
+    """PyTorch streaming decoding and the same with the streaming TorchScript export (``_ts`` rows; agreement of
+    their tokens appended to ``notes``) per chunk size."""
+    from hent_srt.export import export_metadata
+    from hent_srt.export_streaming import export_streaming_torchscript, load_streaming_torchscript
+
     features = [x[b, : x_lens[b]] for b in range(x.size(0))]
     rows = []
     for chunk in chunks:
@@ -306,6 +313,20 @@ def bench_streaming(bench: Bench, x: torch.Tensor, x_lens: torch.Tensor, audio: 
         streams, wall = timed(lambda decoder=decoder: decoder.decode_features(features))
         tokens = {t: sum(len(s.tokens(t)) for s in streams) for t in bench.model.cfg.tasks}
         rows.append(Row(bench.label, bench.params_m, "streaming_greedy", "asr+st", f"chunk {chunk}/L{left_context}",
+                        "float32", "cpu", threads, audio, None, None, wall, tokens))
+        with tempfile.TemporaryDirectory(prefix="bench_decode_ts_") as tmp:
+            path = export_streaming_torchscript(decoder.graphs, export_metadata(bench.config, bench.model),
+                                                Path(tmp) / "model-streaming.pt")
+            scripted = StreamingDecoder(load_streaming_torchscript(path), blank_penalty_asr=bench.penalties["asr"],
+                                        blank_penalties_st=(bench.penalties["st"],), max_sym_per_frame_asr=1,
+                                        max_sym_per_frame_st=max_sym_st)
+        scripted.decode_features([features[0][:WARMUP_FRAMES]])
+        scripted_streams, wall = timed(lambda scripted=scripted: scripted.decode_features(features))
+        same = sum(a.tokens(t) == b.tokens(t) for a, b in zip(streams, scripted_streams) for t in bench.model.cfg.tasks)
+        notes.append(f"{bench.label}: torchscript streaming chunk {chunk} gives the PyTorch tokens on {same}/"
+                     f"{len(streams) * len(bench.model.cfg.tasks)} head-utterance pairs")
+        tokens = {t: sum(len(s.tokens(t)) for s in scripted_streams) for t in bench.model.cfg.tasks}
+        rows.append(Row(bench.label, bench.params_m, "streaming_greedy_ts", "asr+st", f"chunk {chunk}/L{left_context}",
                         "float32", "cpu", threads, audio, None, None, wall, tokens))
     return rows
 
@@ -413,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             bench = prepare(size, True, args, x, x_lens)
             print(f"# {bench.label}: blank penalties {_fmt(bench.penalties)}", flush=True)
             rows += bench_streaming(bench, x, x_lens, audio, args.threads, args.chunks, args.left_context,
-                                    args.max_sym_st)
+                                    args.max_sym_st, notes)
     print_table(rows)
     print(f"summary: {summarise(rows)}; {'; '.join(notes) or 'no onnx'}; "
           f"total {time.perf_counter() - started:.0f} s", flush=True)

@@ -17,6 +17,7 @@ from hent_srt import cli
 from hent_srt.config import Config, DecodeConfig, EncoderConfig, ModelConfig, dump_config
 from hent_srt.decode.onnx_runtime import graph_file, greedy_search_arrays
 from hent_srt.decode.search import greedy_search
+from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.export import (
     TORCHSCRIPT_NAME,
     export_metadata,
@@ -28,6 +29,8 @@ from hent_srt.export import (
     torchscript_greedy_search,
     trace_num_frames,
 )
+from hent_srt.export_streaming import STREAMING_TORCHSCRIPT_NAME, load_streaming_torchscript
+from hent_srt.export_verify import compare, failures, load_features, streaming_hyps
 from hent_srt.model.hent import build_model
 
 try:
@@ -179,14 +182,30 @@ def test_published_downsampling_traces_for_every_length(tmp_path):
         torch.testing.assert_close(module.encoder(x, x_lens)[0], reference, rtol=1e-5, atol=1e-5)
 
 
+@torch.no_grad()
+def edge_scales(model) -> None:
+    """Give the chunk-causal convolutions the nonzero chunk-edge scales a trained model has (zero at init), so
+    that chunking differences show in the output."""
+    generator = torch.Generator().manual_seed(7)
+    for name, param in model.named_parameters():
+        if name.endswith("chunkwise_conv_scale"):
+            param.copy_(0.5 * torch.randn(param.shape, generator=generator))
+
+
+def causal_options(chunk: int, left: int) -> dict:
+    return {"causal": True, "chunk_size": (chunk,), "left_context_frames": (left,), "eval_chunk_size": chunk,
+            "eval_left_context_frames": left}
+
+
 def test_causal_encoder_graphs_equal_pytorch(tmp_path):
+    """Lengths shorter than one chunk at every stack (batches (30,) and (20, 11)) included."""
     config = micro_config(tmp_path, "hier")
-    causal = {"causal": True, "chunk_size": (16,), "left_context_frames": (32,), "eval_chunk_size": 16,
-              "eval_left_context_frames": 32}
+    causal = causal_options(16, 32)
     config.model.asr_encoder = dataclasses.replace(config.model.asr_encoder, **causal)
     config.model.st_encoder = dataclasses.replace(config.model.st_encoder, **causal)
     torch.manual_seed(3)
     model = build_model(config.model).eval()
+    edge_scales(model)
     metadata = export_metadata(config, model)
     assert [metadata[k] for k in ("causal_st", "chunk_size_st", "left_context_frames_asr")] == ["1", "16", "32"]
     module, _ = load_torchscript(export_torchscript(model, metadata, tmp_path / TORCHSCRIPT_NAME))
@@ -351,4 +370,86 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     assert "Traceback" not in err
     code = cli.main(["export", "--exp-dir", str(tmp_path), "--checkpoint", str(missing), "--torchscript", "--int8"])
     assert code == 2 and "--int8" in capsys.readouterr().err
+    assert not (tmp_path / "export" / TORCHSCRIPT_NAME).exists()
+
+
+def write_feature_cuts(tmp: Path, lengths: tuple[int, ...]) -> Path:
+    """A cut manifest of random 80-dim features (numpy files) of the given frame counts."""
+    from lhotse import CutSet, MonoCut
+    from lhotse.features import Features
+    from lhotse.features.io import NumpyFilesWriter
+
+    generator = torch.Generator().manual_seed(11)
+    cuts = []
+    with NumpyFilesWriter(tmp / "feats") as writer:
+        for i, frames in enumerate(lengths):
+            key = writer.write(f"u{i}", torch.randn(frames, 80, generator=generator).numpy())
+            feats = Features(type="fbank", num_frames=frames, num_features=80, frame_shift=0.01, sampling_rate=16000,
+                             start=0.0, duration=frames * 0.01, storage_type=writer.name,
+                             storage_path=str(tmp / "feats"), storage_key=key)
+            cuts.append(MonoCut(id=f"u{i}", start=0.0, duration=frames * 0.01, channel=0, features=feats))
+    path = tmp / "cuts.jsonl.gz"
+    CutSet.from_cuts(cuts).to_file(path)
+    return path
+
+
+@pytest.mark.parametrize("encoder_type", ["hier", "shared"])
+def test_streaming_export_and_verification_on_a_test_set(encoder_type, tmp_path, capsys):
+    """``hent-srt export --streaming --verify-cuts``: a causal model (edge scales as if trained) exported in every
+    format reproduces PyTorch's offline and streaming greedy hypotheses on the manifest's first utterances,
+    some shorter than one chunk; the streaming model carries the chunking given on the command line."""
+    config = micro_config(tmp_path, encoder_type)
+    config.model.asr_encoder = dataclasses.replace(config.model.asr_encoder, **causal_options(32, 64))
+    config.model.st_encoder = dataclasses.replace(config.model.st_encoder, **causal_options(32, 64))
+    torch.manual_seed(5)
+    model = build_model(config.model, config.loss).eval()
+    edge_scales(model)
+    sharpen(model, config)
+    (tmp_path / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    torch.save({"model": model.state_dict()}, tmp_path / "epoch-1.pt")
+    cuts = write_feature_cuts(tmp_path, (130, 30, 77, 200, 9))
+    formats = ["--torchscript", "--onnx", "--int8"] if HAVE_ORT else ["--torchscript"]
+    code = cli.main(["export", "--exp-dir", str(tmp_path), "--checkpoint", str(tmp_path / "epoch-1.pt"), *formats,
+                     "--streaming", "--chunk-size", "16", "--left-context", "32", "--verify-cuts", str(cuts),
+                     "--verify-num", "4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "first 4 utterances" in out
+    rows = {tuple(line.split()[:2]): line.split()[2] for line in out.splitlines()
+            if line.split()[:1] and line.split()[0].startswith(("torchscript", "onnx"))}
+    expected_formats = ["torchscript", "torchscript-streaming"] + (["onnx", "onnx-int8"] if HAVE_ORT else [])
+    assert sorted({f for f, _ in rows}) == sorted(expected_formats)
+    for (fmt, _), identical in rows.items():
+        if fmt != "onnx-int8":
+            assert identical == "4/4", (fmt, out)
+    graphs = load_streaming_torchscript(tmp_path / "export" / STREAMING_TORCHSCRIPT_NAME)
+    assert graphs.metadata["streaming"] == "1" and graphs.metadata["model_type"] == encoder_type
+    assert (graphs.asr.chunk_size, graphs.asr.left_context_frames) == (16, 32)
+    assert (graphs.st is not None) == (encoder_type == "hier")
+    features_, lens, _ = load_features(cuts, 4)
+    hyps = streaming_hyps(StreamingDecoder(model, 16, 32, 16, 32, blank_penalties_st=(config.decode.blank_penalty_st,),
+                                           blank_penalty_asr=config.decode.blank_penalty_asr,
+                                           max_sym_per_frame_asr=2, max_sym_per_frame_st=2), features_, lens)
+    assert sum(len(h) for task_hyps in hyps.values() for h in task_hyps) > 20
+
+
+def test_verification_counts_and_flags_differences():
+    reference = {"asr": [[1, 2], [3]], "st": [[4], []]}
+    rows = compare("onnx", reference, {"asr": [[1, 2], [3, 3]], "st": [[4], []]})
+    assert [(r.task, r.identical, r.total, r.ok) for r in rows] == [("asr", 1, 2, False), ("st", 2, 2, True)]
+    assert failures(rows) == rows[:1]
+    assert failures(compare("onnx-int8", reference, {"asr": [[], []], "st": [[], []]}, exact_required=False)) == []
+
+
+def test_streaming_export_needs_a_causal_model_and_streaming_flags(tmp_path, capsys):
+    config = micro_config(tmp_path, "hier")
+    (tmp_path / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    torch.save({"model": build_model(config.model).state_dict()}, tmp_path / "epoch-1.pt")
+    base = ["export", "--exp-dir", str(tmp_path), "--checkpoint", str(tmp_path / "epoch-1.pt"), "--torchscript"]
+    assert cli.main(base + ["--streaming"]) == 2
+    assert "causal" in capsys.readouterr().err
+    assert cli.main(base + ["--chunk-size", "16"]) == 2
+    assert "--streaming" in capsys.readouterr().err
+    assert cli.main(base + ["--verify-cuts", str(tmp_path / "none.jsonl.gz")]) == 2
+    assert "none.jsonl.gz" in capsys.readouterr().err
     assert not (tmp_path / "export" / TORCHSCRIPT_NAME).exists()

@@ -14,17 +14,17 @@ Front end: embedding chunk k (frames ``[kC, (k + 1)C)``) needs feature frames ``
 convolutions and 2·3 for the ConvNeXt block's right context. When the input ends, the remaining embeddings are
 computed by the front end's full forward over features from ``2(kC - 3)`` to the end (3 frames of left context
 for the ConvNeXt block, dropped afterwards), which treats the end exactly as the whole-utterance forward does.
-The last, partial encoder chunk is padded and masked. An encoder whose first chunk is also its last (the
-utterance is shorter than one chunk) runs its chunk-masked full forward on the valid frames instead, because
-the chunk-masked forward convolves a sequence shorter than one chunk as a chunk of that length.
+The last, partial encoder chunk is padded and masked (the chunk-masked forward pads a short sequence to one
+chunk the same way, see ``ChunkCausalDepthwiseConv1d.forward``).
+
+The computations go through a :class:`StreamingGraphs` object: :class:`ModelGraphs` runs a PyTorch
+:class:`HentSrt`; ``hent_srt.export_streaming`` provides the same graphs traced to TorchScript with the chunking
+baked in, so one decoder serves both.
 
 Equality with simulated streaming. For every utterance, the tokens equal those of
 :func:`hent_srt.decode.search.greedy_search` (same blank penalty and ``max_sym_per_frame``) on
 ``model.encode(x, x_lens, C, L, C_st, L_st)`` computed for that utterance alone (batch of one), up to float
-rounding of the encoder output (about 1e-5: an argmax tie closer than that may break the other way). In a
-padded batch, simulated streaming gives the same encoder output for every utterance of at least ``C`` frames
-at 50 Hz (and ``C_st`` for ENC_st); shorter ones see a chunk-masked convolution that depends on the batch's
-longest utterance, so compare them alone.
+rounding of the encoder output (about 1e-5: an argmax tie closer than that may break the other way).
 
 Token times (for :mod:`hent_srt.decode.latency`): a token emitted while processing embedding chunk k gets the
 time ``frame_shift · min(2(k + 1)C + 13, T)`` — the end of the audio the chunk needed, T the utterance's
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -100,6 +101,124 @@ def unstack_states(states: Sequence[Tensor]) -> list[list[Tensor]]:
     return [[s.narrow(_state_batch_dim(i, n), b, 1) for i, s in enumerate(states)] for b in range(batch)]
 
 
+class StreamingGraphs(Protocol):
+    """The computations of streaming decoding, at fixed chunking (frames at 50 Hz, see the module docstring).
+
+    Attributes: ``asr`` / ``st`` (:class:`Chunking` of ENC_asr / ENC_st; ``st`` None without ENC_st), ``tasks``,
+    ``feature_dim``, ``context_size``, ``blank_id``, ``device``. Tensors are batched over N streams; state lists
+    are those of ``Zipformer2.init_states`` (stacked with :func:`stack_states`)."""
+
+    asr: Chunking
+    st: Chunking | None
+    tasks: tuple[str, ...]
+    feature_dim: int
+    context_size: int
+    blank_id: int
+    device: torch.device
+
+    def front_init(self, batch: int) -> Tensor:
+        """Zero front-end cache of ``batch`` streams."""
+
+    def front_step(self, x: Tensor, x_lens: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        """x (N, 2C + 13, F) → (embeddings (N, C, D), new cache): ``Conv2dSubsampling.streaming_forward``."""
+
+    def front_full(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """x (N, T, F) → (embeddings (N, (T - 7) // 2, D), lengths): the front end's whole-sequence forward."""
+
+    def encoder_init(self, encoder: str, batch: int) -> list[Tensor]:
+        """Zero states of ``encoder`` ("asr" | "st") for ``batch`` streams."""
+
+    def encoder_step(
+        self, encoder: str, x: Tensor, x_lens: Tensor, states: list[Tensor]
+    ) -> tuple[Tensor, Tensor, list[Tensor], Tensor | None]:
+        """One chunk x (N, chunk, D_in), x_lens (N,) valid frames → (out (N, T_out, D_out), out_lens, new states,
+        tapped stack output (N, chunk, D_tap) for ENC_st when ``encoder`` is "asr" and ENC_st exists, else None)."""
+
+    def encoder_proj(self, task: str, frames: Tensor) -> Tensor:
+        """Encoder output frames (..., D_out) → task joiner's encoder projection (..., J)."""
+
+    def predict(self, task: str, contexts: Tensor) -> Tensor:
+        """contexts (N, context_size) int64 → projected predictor output (N, J)."""
+
+    def join(self, task: str, encoder_out: Tensor, decoder_out: Tensor) -> Tensor:
+        """Projected (N, J), (N, J) → logits (N, V_task)."""
+
+
+class ModelGraphs:
+    """:class:`StreamingGraphs` of a PyTorch :class:`HentSrt` (put in eval mode) at the given chunking; chunk
+    arguments as for :class:`StreamingDecoder` (None: the encoder config's eval values)."""
+
+    def __init__(
+        self,
+        model: HentSrt,
+        chunk_size: int | None = None,
+        left_context_frames: int | None = None,
+        st_chunk_size: int | None = None,
+        st_left_context_frames: int | None = None,
+    ):
+        cfg = model.cfg
+        self.model = model.eval()
+        self.asr = resolve_chunking(
+            model.encoder,
+            cfg.asr_encoder.eval_chunk_size if chunk_size is None else chunk_size,
+            cfg.asr_encoder.eval_left_context_frames if left_context_frames is None else left_context_frames,
+            "asr encoder",
+        )
+        self.st: Chunking | None = None
+        if model.st_encoder is not None:
+            self.st = resolve_chunking(
+                model.st_encoder,
+                cfg.st_encoder.eval_chunk_size if st_chunk_size is None else st_chunk_size,
+                cfg.st_encoder.eval_left_context_frames if st_left_context_frames is None else st_left_context_frames,
+                "st encoder",
+            )
+        self.tasks = tuple(cfg.tasks)
+        self.feature_dim = cfg.feature_dim
+        self.context_size = cfg.context_size
+        self.blank_id = next(iter(model.heads.values())).predictor.blank_id
+        self.device = next(model.parameters()).device
+        self.tap = cfg.st_tap_stack if self.st is not None else None
+
+    def front_init(self, batch: int) -> Tensor:
+        return self.model.encoder_embed.get_init_states(batch, self.device)
+
+    def front_step(self, x: Tensor, x_lens: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        emb, _, cache = self.model.encoder_embed.streaming_forward(x, x_lens, cache)
+        return emb, cache
+
+    def front_full(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.encoder_embed(x, x_lens)
+
+    def _encoder(self, encoder: str) -> tuple[Zipformer2, Chunking]:
+        if encoder == "st" and self.st is not None:
+            return self.model.st_encoder, self.st
+        if encoder == "asr":
+            return self.model.encoder, self.asr
+        raise ValueError(f"encoder must be 'asr' or (with an ST encoder) 'st', got {encoder!r}")
+
+    def encoder_init(self, encoder: str, batch: int) -> list[Tensor]:
+        module, chunking = self._encoder(encoder)
+        return module.init_states(batch, self.device, chunking.left_context_frames)
+
+    def encoder_step(
+        self, encoder: str, x: Tensor, x_lens: Tensor, states: list[Tensor]
+    ) -> tuple[Tensor, Tensor, list[Tensor], Tensor | None]:
+        module, _ = self._encoder(encoder)
+        tap = self.tap if encoder == "asr" else None
+        result = module.streaming_forward(x, x_lens, states, return_stack=tap)
+        return result[0], result[1], result[2], (result[3] if tap is not None else None)
+
+    def encoder_proj(self, task: str, frames: Tensor) -> Tensor:
+        return self.model.heads[task].joiner.encoder_proj(frames)
+
+    def predict(self, task: str, contexts: Tensor) -> Tensor:
+        head = self.model.heads[task]
+        return head.joiner.decoder_proj(head.predictor(contexts, need_pad=False)).squeeze(1)
+
+    def join(self, task: str, encoder_out: Tensor, decoder_out: Tensor) -> Tensor:
+        return self.model.heads[task].joiner(encoder_out, decoder_out, project_input=False)
+
+
 @dataclass
 class Hypothesis:
     """A greedy hypothesis carried across chunks: tokens, their emission times (seconds, see the module
@@ -135,8 +254,6 @@ class Stream:
         self.tap_pending: Tensor | None = None  # (n, C_tap) tap frames waiting for ENC_st
         self.asr_states: list[Tensor] | None = None
         self.st_states: list[Tensor] | None = None
-        self.asr_calls = 0
-        self.st_calls = 0
         self.audio_end = 0.0  # seconds: end of the audio the current computation used
         self.encoder_out: dict[str, list[Tensor]] = {"asr": [], "st": []}  # with keep_encoder_out
 
@@ -214,9 +331,10 @@ class StreamingDecoder:
     """Chunk-by-chunk greedy decoding of many concurrent :class:`Stream` objects with a causal HENT-SRT model.
 
     Args:
-        model: a :class:`HentSrt` whose encoders are causal (put in eval mode here).
+        model: a :class:`HentSrt` whose encoders are causal (put in eval mode here), or ready
+            :class:`StreamingGraphs` (e.g. a streaming TorchScript export), whose chunking is fixed.
         chunk_size, left_context_frames: ENC_asr chunking in frames at 50 Hz (None: the config's
-            ``eval_chunk_size`` / ``eval_left_context_frames``; published 64 and 128).
+            ``eval_chunk_size`` / ``eval_left_context_frames``; published 64 and 128); only with a model.
         st_chunk_size, st_left_context_frames: the same for ENC_st (None: its config's eval values).
         blank_penalty_asr: ASR blank penalty.
         blank_penalties_st: one greedy ST hypothesis per penalty, all on the same encoder output (published 2).
@@ -227,7 +345,7 @@ class StreamingDecoder:
 
     def __init__(
         self,
-        model: HentSrt,
+        model: HentSrt | StreamingGraphs,
         chunk_size: int | None = None,
         left_context_frames: int | None = None,
         st_chunk_size: int | None = None,
@@ -239,24 +357,15 @@ class StreamingDecoder:
         frame_shift: float = 0.01,
         keep_encoder_out: bool = False,
     ):
-        cfg = model.cfg
-        self.model = model.eval()
-        asr_cfg = cfg.asr_encoder
-        self.asr = resolve_chunking(
-            model.encoder,
-            asr_cfg.eval_chunk_size if chunk_size is None else chunk_size,
-            asr_cfg.eval_left_context_frames if left_context_frames is None else left_context_frames,
-            "asr encoder",
-        )
-        self.st: Chunking | None = None
-        if model.st_encoder is not None:
-            st_cfg = cfg.st_encoder
-            self.st = resolve_chunking(
-                model.st_encoder,
-                st_cfg.eval_chunk_size if st_chunk_size is None else st_chunk_size,
-                st_cfg.eval_left_context_frames if st_left_context_frames is None else st_left_context_frames,
-                "st encoder",
-            )
+        chunking = (chunk_size, left_context_frames, st_chunk_size, st_left_context_frames)
+        if isinstance(model, HentSrt):
+            self.graphs: StreamingGraphs = ModelGraphs(model, *chunking)
+        elif any(value is not None for value in chunking):
+            raise ValueError("these graphs have their chunking fixed: pass no chunk_size / left_context_frames")
+        else:
+            self.graphs = model
+        self.asr = self.graphs.asr
+        self.st = self.graphs.st
         for name, value in (("max_sym_per_frame_asr", max_sym_per_frame_asr),
                             ("max_sym_per_frame_st", max_sym_per_frame_st)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -264,32 +373,33 @@ class StreamingDecoder:
         if not frame_shift > 0:
             raise ValueError(f"frame_shift must be > 0 seconds, got {frame_shift}")
         penalties_st = tuple(blank_penalties_st)
-        if "st" in cfg.tasks and not penalties_st:
+        tasks = self.graphs.tasks
+        if "st" in tasks and not penalties_st:
             raise ValueError("blank_penalties_st needs at least one value")
         for p in (blank_penalty_asr, *penalties_st):
             apply_blank_penalty(torch.zeros(1, 2), p)  # validates the number
         self.max_sym = {"asr": max_sym_per_frame_asr, "st": max_sym_per_frame_st}
         self.searches: list[tuple[str, float]] = []
-        if "asr" in cfg.tasks:
+        if "asr" in tasks:
             self.searches.append(("asr", float(blank_penalty_asr)))
-        if "st" in cfg.tasks:
+        if "st" in tasks:
             self.searches += [("st", float(p)) for p in penalties_st]
         self.frame_shift = frame_shift
         self.keep_encoder_out = keep_encoder_out
-        self.device = next(model.parameters()).device
+        self.device = self.graphs.device
 
     # ------------------------------------------------------------------------------------------------------
     # streams
 
     def new_stream(self, stream_id: str = "") -> Stream:
         """A fresh stream with zero caches."""
-        first = next(iter(self.model.heads.values())).predictor
-        start = [-1] * (first.context_size - 1) + [first.blank_id]
-        stream = Stream(stream_id, self.model.cfg.feature_dim, self.searches, start)
-        stream.front_cache = self.model.encoder_embed.get_init_states(1, self.device)
-        stream.asr_states = self.model.encoder.init_states(1, self.device, self.asr.left_context_frames)
+        graphs = self.graphs
+        start = [-1] * (graphs.context_size - 1) + [graphs.blank_id]
+        stream = Stream(stream_id, graphs.feature_dim, self.searches, start)
+        stream.front_cache = graphs.front_init(1)
+        stream.asr_states = graphs.encoder_init("asr", 1)
         if self.st is not None:
-            stream.st_states = self.model.st_encoder.init_states(1, self.device, self.st.left_context_frames)
+            stream.st_states = graphs.encoder_init("st", 1)
         return stream
 
     @torch.no_grad()
@@ -336,7 +446,6 @@ class StreamingDecoder:
     def _front_end(self, streams: Sequence[Stream]) -> bool:
         """Full front-end pieces of every stream that has them, then the end of finished streams."""
         c = self.asr.chunk_size
-        embed = self.model.encoder_embed
         full = [s for s in streams if not s.front_flushed
                 and s.num_frames >= 2 * c * (s.pieces_done + 1) + FRONT_END_CONTEXT]
         if full:
@@ -344,7 +453,7 @@ class StreamingDecoder:
             x = torch.stack([s.features(a, a + 2 * c + FRONT_END_CONTEXT) for s, a in zip(full, starts)])
             lens = torch.full((len(full),), x.shape[1], dtype=torch.int64, device=self.device)
             cache = torch.cat([s.front_cache for s in full], dim=0)
-            emb, _, cache = embed.streaming_forward(x, lens, cache)
+            emb, cache = self.graphs.front_step(x, lens, cache)
             for b, s in enumerate(full):
                 s.front_cache = cache[b : b + 1]
                 s.emb_pending = _cat(s.emb_pending, emb[b])
@@ -370,7 +479,7 @@ class StreamingDecoder:
         if s.num_frames - start < MIN_FEATURE_FRAMES:
             return
         x = s.features(start, s.num_frames).unsqueeze(0)
-        emb, lens = self.model.encoder_embed(x, torch.tensor([x.shape[1]], dtype=torch.int64, device=self.device))
+        emb, lens = self.graphs.front_full(x, torch.tensor([x.shape[1]], dtype=torch.int64, device=self.device))
         s.emb_pending = _cat(s.emb_pending, emb[0, context : int(lens[0])])
         s.drop_features_before(s.num_frames)
 
@@ -381,17 +490,12 @@ class StreamingDecoder:
                  and (s.emb_pending.shape[0] >= c or (s.front_flushed and s.emb_pending.shape[0] > 0))]
         if not ready:
             return False
-        tap = self.model.cfg.st_tap_stack if self.st is not None else None
-        inputs = [s.emb_pending for s in ready]
-        states = [s.asr_states for s in ready]
-        whole = [s.asr_calls == 0 and s.front_flushed and s.emb_pending.shape[0] <= c for s in ready]
-        results = self._run_encoder(self.model.encoder, self.asr, inputs, states, whole, tap)
+        results = self._run_encoder("asr", c, [s.emb_pending for s in ready], [s.asr_states for s in ready])
         for s, (out, stack, used, new_states) in zip(ready, results):
             if self.keep_encoder_out:
                 s.encoder_out["asr"].append(out)
             s.emb_pending = s.emb_pending[used:]
             s.asr_states = new_states
-            s.asr_calls += 1
             if stack is not None:
                 s.tap_pending = _cat(s.tap_pending, stack)
         frames = [r[0] for r in results]
@@ -413,16 +517,12 @@ class StreamingDecoder:
                  and (s.tap_pending.shape[0] >= c or (asr_done(s) and s.tap_pending.shape[0] > 0))]
         if not ready:
             return False
-        inputs = [s.tap_pending for s in ready]
-        states = [s.st_states for s in ready]
-        whole = [s.st_calls == 0 and asr_done(s) and s.tap_pending.shape[0] <= c for s in ready]
-        results = self._run_encoder(self.model.st_encoder, self.st, inputs, states, whole, None)
+        results = self._run_encoder("st", c, [s.tap_pending for s in ready], [s.st_states for s in ready])
         for s, (out, _, used, new_states) in zip(ready, results):
             if self.keep_encoder_out:
                 s.encoder_out["st"].append(out)
             s.tap_pending = s.tap_pending[used:]
             s.st_states = new_states
-            s.st_calls += 1
         frames = [r[0] for r in results]
         for key in self.searches:
             if key[0] == "st":
@@ -430,43 +530,19 @@ class StreamingDecoder:
         return True
 
     def _run_encoder(
-        self,
-        encoder: Zipformer2,
-        chunking: Chunking,
-        inputs: Sequence[Tensor],
-        states: Sequence[list[Tensor]],
-        whole: Sequence[bool],
-        tap: int | None,
+        self, encoder: str, chunk: int, inputs: Sequence[Tensor], states: Sequence[list[Tensor]]
     ) -> list[tuple[Tensor, Tensor | None, int, list[Tensor]]]:
-        """One chunk of ``encoder`` per stream on the first ``chunk_size`` frames of ``inputs`` [(n_i, C_in)].
-
-        Streams flagged in ``whole`` (first chunk that is also the last) run the chunk-masked full forward alone;
-        the others run one batched ``streaming_forward`` with their stacked states. Returns per stream
-        (output frames (m_i, C_out), tap frames (k_i, C_tap) or None, input frames used, new states)."""
-        c = chunking.chunk_size
-        results: list = [None] * len(inputs)
-        for i in [i for i, w in enumerate(whole) if w]:
-            x = inputs[i].unsqueeze(0)
-            lens = torch.tensor([x.shape[1]], dtype=torch.int64, device=self.device)
-            kwargs = {"chunk_size": c, "left_context_frames": chunking.left_context_frames}
-            if tap is None:
-                out, out_lens = encoder(x, lens, **kwargs)
-                stack = None
-            else:
-                out, out_lens, stack, _ = encoder(x, lens, return_stack=tap, **kwargs)
-                stack = stack[0]
-            results[i] = (out[0, : int(out_lens[0])], stack, x.shape[1], states[i])
-        rest = [i for i, w in enumerate(whole) if not w]
-        if rest:
-            rows = [inputs[i][:c] for i in rest]
-            lens = torch.tensor([r.shape[0] for r in rows], dtype=torch.int64, device=self.device)
-            result = encoder.streaming_forward(_pad_rows(rows, c), lens, stack_states([states[i] for i in rest]),
-                                               return_stack=tap)
-            out, out_lens, new_states = result[0], result[1], unstack_states(result[2])
-            for b, i in enumerate(rest):
-                stack = result[3][b, : int(lens[b])] if tap is not None else None
-                results[i] = (out[b, : int(out_lens[b])], stack, int(lens[b]), new_states[b])
-        return results
+        """One batched chunk of ``encoder`` ("asr" | "st") on the first ``chunk`` frames of each stream's
+        ``inputs`` [(n_i, C_in)] (a shorter rest is padded and masked) with their stacked ``states``.
+        Returns per stream (output frames (m_i, C_out), tap frames (k_i, C_tap) or None, input frames used,
+        new states)."""
+        rows = [x[:chunk] for x in inputs]
+        lens = torch.tensor([r.shape[0] for r in rows], dtype=torch.int64, device=self.device)
+        out, out_lens, new_states, stack = self.graphs.encoder_step(encoder, _pad_rows(rows, chunk), lens,
+                                                                    stack_states(states))
+        per_stream = unstack_states(new_states)
+        return [(out[b, : int(out_lens[b])], None if stack is None else stack[b, : int(lens[b])], int(lens[b]),
+                 per_stream[b]) for b in range(len(rows))]
 
     # ------------------------------------------------------------------------------------------------------
     # greedy search continued across chunks
@@ -475,28 +551,27 @@ class StreamingDecoder:
         """Greedy search of ``key`` = (task, blank penalty) over new frames [(n_i, C)] of each stream, continuing
         each hypothesis (the same decisions as :func:`hent_srt.decode.search.greedy_search`)."""
         task, penalty = key
-        head = self.model.heads[task]
-        predictor, joiner = head.predictor, head.joiner
+        graphs = self.graphs
         max_sym = self.max_sym[task]
         lens = torch.tensor([f.shape[0] for f in frames], dtype=torch.int64, device=self.device)
         num_frames = int(lens.max())
         if num_frames == 0:
             return
-        enc = joiner.encoder_proj(_pad_rows(frames, num_frames))  # (N, T, J)
+        enc = graphs.encoder_proj(task, _pad_rows(frames, num_frames))  # (N, T, J)
         hyps = [s.hyps[key] for s in streams]
         contexts = torch.tensor([h.context for h in hyps], dtype=torch.int64, device=self.device)  # (N, c)
         missing = [i for i, h in enumerate(hyps) if h.decoder_out is None]
         if missing:
-            fresh = joiner.decoder_proj(predictor(contexts[missing], need_pad=False)).squeeze(1)
+            fresh = graphs.predict(task, contexts[missing])
             for i, d in zip(missing, fresh):
                 hyps[i].decoder_out = d
         dec = torch.stack([h.decoder_out for h in hyps])  # (N, J)
         for t in range(num_frames):
             rows = torch.nonzero(lens > t).squeeze(1)
             for _ in range(max_sym):
-                logits = joiner(enc[rows, t], dec[rows], project_input=False)  # (R, V)
-                tokens = apply_blank_penalty(logits, penalty, predictor.blank_id).argmax(dim=-1)
-                emitted = tokens != predictor.blank_id
+                logits = graphs.join(task, enc[rows, t], dec[rows])  # (R, V)
+                tokens = apply_blank_penalty(logits, penalty, graphs.blank_id).argmax(dim=-1)
+                emitted = tokens != graphs.blank_id
                 rows, tokens = rows[emitted], tokens[emitted]
                 if rows.numel() == 0:
                     break
@@ -504,7 +579,7 @@ class StreamingDecoder:
                     hyps[row].tokens.append(token)
                     hyps[row].times.append(streams[row].audio_end)
                 contexts[rows] = torch.cat([contexts[rows, 1:], tokens.unsqueeze(1)], dim=1)
-                dec[rows] = joiner.decoder_proj(predictor(contexts[rows], need_pad=False)).squeeze(1)
+                dec[rows] = graphs.predict(task, contexts[rows])
         for i, h in enumerate(hyps):
             h.context = contexts[i].tolist()
             h.decoder_out = dec[i]

@@ -158,3 +158,37 @@ def test_validation(setup):
     stream.input_finished()
     with pytest.raises(ValueError, match="input_finished"):
         stream.accept_features(torch.zeros(5, FEAT))
+
+
+def test_streaming_torchscript_export_gives_the_pytorch_streaming_hypotheses(setup, tmp_path):
+    """model-streaming.pt (chunking baked in, traced on two streams) decodes five concurrent streams of other
+    lengths, and one stream alone, to the PyTorch streaming decoder's tokens and times; the encoder outputs
+    agree to float rounding."""
+    from hent_srt.decode.streaming import ModelGraphs
+    from hent_srt.export_streaming import export_streaming_torchscript, load_streaming_torchscript
+
+    model, feats, bp = setup
+    metadata = {"tasks": "asr,st", "hierarchical": "1", "feature_dim": str(FEAT), "context_size": "2",
+                "blank_id": "0"}
+    path = export_streaming_torchscript(ModelGraphs(model, ASR_CHUNK, ASR_LEFT, ST_CHUNK, ST_LEFT), metadata,
+                                        tmp_path / "model-streaming.pt")
+    graphs = load_streaming_torchscript(path)
+    assert (graphs.asr.chunk_size, graphs.asr.left_context_frames) == (ASR_CHUNK, ASR_LEFT)
+    assert (graphs.st.chunk_size, graphs.st.left_context_frames) == (ST_CHUNK, ST_LEFT)
+    options = {"blank_penalty_asr": bp["asr"], "blank_penalties_st": (bp["st"],), "max_sym_per_frame_asr": 2,
+               "max_sym_per_frame_st": 3, "keep_encoder_out": True}
+    reference = StreamingDecoder(model, ASR_CHUNK, ASR_LEFT, ST_CHUNK, ST_LEFT, **options)
+    scripted = StreamingDecoder(graphs, **options)
+    emitted = 0
+    with torch.jit.optimized_execution(False):
+        for batch in (feats, feats[2:3]):
+            expected, got = reference.decode_features(batch), scripted.decode_features(batch)
+            emitted += sum(len(s.tokens("st")) for s in expected)
+            for want, have in zip(expected, got):
+                for task in ("asr", "st"):
+                    assert have.tokens(task) == want.tokens(task) and have.times(task) == want.times(task)
+                    torch.testing.assert_close(torch.cat(have.encoder_out[task]), torch.cat(want.encoder_out[task]),
+                                               rtol=1e-5, atol=1e-5)
+    assert emitted > 20
+    with pytest.raises(ValueError, match="chunking fixed"):
+        StreamingDecoder(graphs, chunk_size=16)
