@@ -1,5 +1,8 @@
 """RESULTS.md tables: one section per model, one row per (decoding method, blank penalty), test sets as columns.
 
+Streaming decodes (summaries whose ST rows carry ``latency``) add, per test set, the mean first-token delay and
+average lagging of the translation in seconds (:mod:`hent_srt.decode.latency`).
+
 Sections are keyed by their heading; writing a section again replaces it, the others are kept. Each table
 carries the sacrebleu signature of its BLEU column and the exact commands that produced it.
 """
@@ -18,11 +21,14 @@ def format_section(model_name: str, method: str, summaries: Sequence[dict], comm
     """Markdown section from the ``summary-<set>.json`` dicts written by ``hent-srt decode``."""
     sets = [s["set"] for s in summaries]
     penalties = sorted({row["blank_penalty"] for s in summaries for row in s.get("st", [])}) or [None]
+    latency = any("latency" in row for s in summaries for row in s.get("st", []))
+    per_set = 6 if latency else 4
     header = "| decoding | ST blank penalty | " + " | ".join(
         f"{name} {s['asr']['metric'] if 'asr' in s else 'WER'} | {name} BLEU | {name} chrF++ | {name} len. ratio"
+        + (f" | {name} first-token delay (s) | {name} AL (s)" if latency else "")
         for name, s in zip(sets, summaries)
     ) + " | comment |"
-    rule = "|" + "---|" * (3 + 4 * len(sets))
+    rule = "|" + "---|" * (3 + per_set * len(sets))
     rows = []
     for penalty in penalties:
         cells = [method, "—" if penalty is None else f"{penalty:g}"]
@@ -30,6 +36,9 @@ def format_section(model_name: str, method: str, summaries: Sequence[dict], comm
             cells.append(f"{s['asr']['error_rate']:.2f}" if "asr" in s else "—")
             st = next((r for r in s.get("st", []) if r["blank_penalty"] == penalty), None)
             cells += [f"{st['bleu']:.2f}", f"{st['chrf']:.2f}", f"{st['length_ratio']:.3f}"] if st else ["—"] * 3
+            if latency:
+                lat = (st or {}).get("latency") or {}
+                cells += [_seconds(lat.get("first_token_delay")), _seconds(lat.get("average_lagging"))]
         rows.append("| " + " | ".join(cells) + f" | {comment} |")
     signatures = sorted({r["bleu_signature"] for s in summaries for r in s.get("st", [])})
     lines = [f"## {model_name}", "", header, rule, *rows, ""]
@@ -38,6 +47,10 @@ def format_section(model_name: str, method: str, summaries: Sequence[dict], comm
         lines.append("")
     lines += ["Commands:", "", "```sh", *commands, "```", ""]
     return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 def write_section(path: Path, section: str) -> None:
