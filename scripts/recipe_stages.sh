@@ -6,11 +6,15 @@
 #   train_split dev_split      split names; test_splits: space-separated splits to decode
 #   data exp results           feature/BPE directory, experiment directory, RESULTS.md to write
 #   src_vocab_size tgt_vocab_size, speed_perturb (true|false), num_jobs, ngpu (torchrun when > 1)
+#   pretrain_model             conf name (and exp subdirectory) of the stage-3 ASR pretraining [asr_pretrain]
 #   finetune_models            conf names trained in stage 4 from the stage-3 model [hent_srt]
+#   decode_streaming           stage 5 decodes chunk by chunk (causal confs; greedy, with latency) [false]
 #   decode_method beam blank_penalties epoch avg   (epoch 0: the last epoch; avg 0: epoch - 1)
 #   src_normalizer tgt_normalizer unit             scoring conventions (see `hent-srt score --help`);
 #                              a test split may override them: src_normalizer_SPLIT, tgt_normalizer_SPLIT, unit_SPLIT
 #   train_args                 extra `hent-srt train` arguments, e.g. "--set train.num_epochs=1"
+#   export_streaming verify_num   stage 6: also export model-streaming.pt (causal models) [false]; utterances of the
+#                              first test split on which the exports must reproduce PyTorch's greedy hypotheses [20]
 # Every stage skips work whose outputs exist; training stages resume from their last checkpoint.
 
 log() { echo "$(date '+%H:%M:%S') [$(basename "$(pwd)")] $*"; }
@@ -58,19 +62,20 @@ data_args=(
 )
 last_epoch() { find "$1" -maxdepth 1 -name 'epoch-*.pt' 2>/dev/null | sed 's/.*epoch-\([0-9]*\)\.pt/\1/' | sort -n | tail -1; }
 
+pretrain=${pretrain_model:-asr_pretrain}
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "stage 3: ASR pretraining"
-  "${train_cmd[@]}" --config conf/asr_pretrain.yaml --exp-dir "$exp/asr_pretrain" --resume "${data_args[@]}" \
+  log "stage 3: ASR pretraining ($pretrain)"
+  "${train_cmd[@]}" --config "conf/$pretrain.yaml" --exp-dir "$exp/$pretrain" --resume "${data_args[@]}" \
     ${extra_train_args[@]+"${extra_train_args[@]}"}
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  init_epoch=$(last_epoch "$exp/asr_pretrain")
-  if [ -z "$init_epoch" ]; then echo "no stage-3 checkpoint in $exp/asr_pretrain: run stage 3" >&2; exit 2; fi
+  init_epoch=$(last_epoch "$exp/$pretrain")
+  if [ -z "$init_epoch" ]; then echo "no stage-3 checkpoint in $exp/$pretrain: run stage 3" >&2; exit 2; fi
   for model in ${finetune_models:-hent_srt}; do
-    log "stage 4: multitask ASR + ST fine-tuning of $model from $exp/asr_pretrain/epoch-$init_epoch.pt"
+    log "stage 4: multitask ASR + ST fine-tuning of $model from $exp/$pretrain/epoch-$init_epoch.pt"
     "${train_cmd[@]}" --config "conf/$model.yaml" --exp-dir "$exp/$model" --resume \
-      --init-from "$exp/asr_pretrain/epoch-$init_epoch.pt" "${data_args[@]}" \
+      --init-from "$exp/$pretrain/epoch-$init_epoch.pt" "${data_args[@]}" \
       ${extra_train_args[@]+"${extra_train_args[@]}"}
   done
 fi
@@ -89,10 +94,12 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     else
       hent-srt average --exp-dir "$dir" --epoch "$dec_epoch" --avg "$dec_avg" --out "$dir/averaged.pt"
     fi
+    search=(--method "$decode_method" --beam "${beam:-4}")
+    if [ "${decode_streaming:-false}" = true ]; then search=(--streaming); fi
     for split in $test_splits; do
       src_norm_var=src_normalizer_$split tgt_norm_var=tgt_normalizer_$split unit_var=unit_$split
       hent-srt decode --exp-dir "$dir" --checkpoint "$dir/averaged.pt" --cuts "$data/fbank/cuts_${split}.jsonl.gz" \
-        --method "$decode_method" --beam "${beam:-4}" --blank-penalty "$blank_penalties" \
+        "${search[@]}" --blank-penalty "$blank_penalties" \
         --src-normalizer "${!src_norm_var:-${src_normalizer:-none}}" \
         --tgt-normalizer "${!tgt_norm_var:-${tgt_normalizer:-none}}" --unit "${!unit_var:-${unit:-word}}" \
         --results-file "$results" --results-name "$model ($(basename "$(pwd)"), $split)" \
@@ -102,9 +109,13 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  first_test_split=${test_splits%% *}
+  streaming_args=()
+  if [ "${export_streaming:-false}" = true ]; then streaming_args=(--streaming); fi
   for model in ${finetune_models:-hent_srt}; do
-    log "stage 6: export $model"
+    log "stage 6: export $model, check it on the first ${verify_num:-20} utterances of $first_test_split"
     hent-srt export --exp-dir "$exp/$model" --checkpoint "$exp/$model/averaged.pt" --out-dir "$exp/$model/export" \
-      --torchscript --onnx
+      --torchscript --onnx ${streaming_args[@]+"${streaming_args[@]}"} \
+      --verify-cuts "$data/fbank/cuts_${first_test_split}.jsonl.gz" --verify-num "${verify_num:-20}"
   done
 fi

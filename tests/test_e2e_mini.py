@@ -1,9 +1,11 @@
-"""End-to-end smoke run of egs/mini on a 24-utterance synthetic corpus: every stage, two steps of training each."""
+"""End-to-end smoke run of egs/mini on a 24-utterance synthetic corpus: every stage, two steps of training each,
+then the causal twins (``--streaming true``): streaming decoding with latency and the streaming export."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +40,23 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
     assert len(refs) == 6
     results = (tmp_path / "RESULTS.md").read_text()
     assert "## hent_srt (mini, test)" in results and "BLEU signature" in results
+    export = exp / "hent_srt/export"
+    for name in ("model.pt", "encoder.onnx", "joiner-st.onnx", "tokens-st.txt"):
+        assert (export / name).is_file(), name
+    assert "verification on the first 6 utterances" in proc.stdout
+    for fmt in ("torchscript", "onnx"):
+        for task in ("asr", "st"):
+            assert re.search(rf"^{fmt} +{task} +6/6$", proc.stdout, re.M), (fmt, task, proc.stdout[-2000:])
+
+    streaming = subprocess.run(cmd[:2] + ["--stage", "3", "--streaming", "true"] + cmd[2:], env=env,
+                               capture_output=True, text=True, timeout=600)
+    assert streaming.returncode == 0, streaming.stdout[-3000:] + streaming.stderr[-3000:]
+    summary = json.loads((exp / "hent_srt_streaming/decode/summary-test.json").read_text())
+    assert all(set(row["latency"]) >= {"first_token_delay", "average_lagging"} for row in summary["st"])
+    assert (exp / "hent_srt_streaming/decode/latency-st-test-bp2.txt").is_file()
+    assert "test first-token delay (s)" in (tmp_path / "RESULTS.md").read_text()
+    assert (exp / "hent_srt_streaming/export/model-streaming.pt").is_file()
+    assert re.search(r"^torchscript-streaming +st +6/6$", streaming.stdout, re.M), streaming.stdout[-2000:]
 
     rerun = subprocess.run(cmd[:2] + ["--stage", "1", "--stop-stage", "2"] + cmd[2:], env=env,
                            capture_output=True, text=True, timeout=300)

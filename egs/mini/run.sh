@@ -2,13 +2,16 @@
 # The embedded default recipe: a synthetic speech-translation corpus (eSpeak NG speech, reordered English
 # translations) made on the fly, trained and decoded on CPU. Stages follow DESIGN.md §1:
 #   0 synth corpus   1 fbank   2 BPE   3 ASR pretraining   4 ASR+ST fine-tuning   5 average, decode, RESULTS.md
+#   6 export (TorchScript, ONNX), checked against PyTorch on the first test utterances
 # Every stage skips work whose outputs exist (training stages resume from their last checkpoint).
 # --compare-shared true also fine-tunes the NT-Shared baseline (conf/nt_shared.yaml) from the same stage-3
 # model and decodes it the same way.
+# --streaming true trains the causal twins (conf/asr_pretrain_streaming.yaml, conf/hent_srt_streaming.yaml) on the
+# same data, decodes them chunk by chunk (with latency) and also exports and checks model-streaming.pt.
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0
-stop_stage=5
+stop_stage=6
 pair=es-en
 num_train=3000
 num_dev=100
@@ -18,6 +21,8 @@ num_jobs=2
 src_vocab_size=200
 tgt_vocab_size=200
 compare_shared=false
+streaming=false
+verify_num=20
 blank_penalties=0,0.5,1,1.5,2
 work_dir=.
 train_args=
@@ -34,7 +39,14 @@ speed_perturb=false
 ngpu=1
 decode_method=greedy
 finetune_models=hent_srt
+pretrain_model=asr_pretrain
+decode_streaming=false
+export_streaming=false
 if [ "$compare_shared" = true ]; then finetune_models="hent_srt nt_shared"; fi
+if [ "$streaming" = true ]; then
+  if [ "$compare_shared" = true ]; then echo "$0: --streaming true has no NT-Shared twin; drop --compare-shared" >&2; exit 2; fi
+  pretrain_model=asr_pretrain_streaming finetune_models=hent_srt_streaming decode_streaming=true export_streaming=true
+fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && ! [ -f "${manifest_prefix}_cuts_train.jsonl.gz" ]; then
   echo "$(date '+%H:%M:%S') [mini] stage 0: synthetic $pair corpus ($num_train/$num_dev/$num_test utterances)"
