@@ -13,9 +13,10 @@ C_st and L_st of ENC_st, frames at 50 Hz), N streams batched:
 - ``<t>_encoder_proj(frames)``, ``<t>_predictor(contexts)`` (projected), ``<t>_joiner(enc, dec)`` per task t.
 
 The metadata (extra file ``metadata.json``) is the offline export's (:func:`hent_srt.export.export_metadata`)
-with ``streaming`` = 1 and the baked chunking in ``chunk_size_<t>`` / ``left_context_frames_<t>`` (what the
-encoder read by task t uses). :func:`load_streaming_torchscript` returns :class:`ScriptedGraphs`, which
-:class:`hent_srt.decode.streaming.StreamingDecoder` runs like the PyTorch model.
+with ``streaming`` = 1, the baked chunking per encoder e (asr, and st for a hierarchical model) in
+``chunk_size_<e>_encoder`` / ``left_context_frames_<e>_encoder``, and per task t in ``chunk_size_<t>`` /
+``left_context_frames_<t>`` (what the encoder read by task t uses). :func:`load_streaming_torchscript` returns
+:class:`ScriptedGraphs`, which :class:`hent_srt.decode.streaming.StreamingDecoder` runs like the PyTorch model.
 
 Every graph is traced (see :mod:`hent_srt.export` for why): the step graphs see one fixed chunk length, so
 nothing shape-dependent is baked except what the chunking fixes anyway; batch sizes and lengths follow the
@@ -133,8 +134,13 @@ def example_inputs(graphs: ModelGraphs) -> dict[str, tuple]:
 
 
 def streaming_metadata(metadata: dict[str, str], graphs: ModelGraphs) -> dict[str, str]:
-    """``metadata`` of the offline export with ``streaming`` = 1 and the chunking of ``graphs`` per task."""
+    """``metadata`` of the offline export with ``streaming`` = 1 and the chunking of ``graphs`` per encoder and
+    per task."""
     out = dict(metadata, streaming="1")
+    for encoder, chunking in (("asr", graphs.asr), ("st", graphs.st)):
+        if chunking is not None:
+            out[f"chunk_size_{encoder}_encoder"] = str(chunking.chunk_size)
+            out[f"left_context_frames_{encoder}_encoder"] = str(chunking.left_context_frames)
     for task in graphs.tasks:
         chunking = graphs.st if task == "st" and graphs.st is not None else graphs.asr
         out[f"causal_{task}"] = "1"
@@ -174,11 +180,12 @@ class ScriptedGraphs:
         self.context_size = int(metadata["context_size"])
         self.blank_id = int(metadata["blank_id"])
         self.device = torch.device("cpu")
-        first = self.tasks[0]
-        self.asr = Chunking(int(metadata[f"chunk_size_{first}"]), int(metadata[f"left_context_frames_{first}"]))
-        self.st: Chunking | None = None
-        if metadata["hierarchical"] == "1":
-            self.st = Chunking(int(metadata["chunk_size_st"]), int(metadata["left_context_frames_st"]))
+        self.asr = self._chunking("asr")
+        self.st = self._chunking("st") if "chunk_size_st_encoder" in metadata else None
+
+    def _chunking(self, encoder: str) -> Chunking:
+        return Chunking(int(self.metadata[f"chunk_size_{encoder}_encoder"]),
+                        int(self.metadata[f"left_context_frames_{encoder}_encoder"]))
 
     def _lens(self, batch: int) -> Tensor:
         return torch.zeros(batch, dtype=torch.int64)
