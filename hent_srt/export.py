@@ -521,7 +521,10 @@ def main(args: argparse.Namespace) -> int:
             streaming_graphs = ModelGraphs(model, *chunking)
         verify_batch = None
         if args.verify_cuts is not None:
-            verify_batch = export_verify.load_features(args.verify_cuts, args.verify_num)
+            try:
+                verify_batch = export_verify.load_features(args.verify_cuts, args.verify_num)
+            except ValueError as err:
+                raise ValueError(f"--verify-cuts/--verify-num: {err}") from None
         written = write_tokens(config, metadata, out_dir)
     except ValueError as err:
         print(f"hent-srt export: {err}", file=sys.stderr)

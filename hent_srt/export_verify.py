@@ -43,14 +43,14 @@ def load_features(cuts_path: str | Path, num: int) -> tuple[Tensor, Tensor, list
     from lhotse import CutSet
 
     if num < 1:
-        raise ValueError(f"--verify-num must be >= 1, got {num}")
+        raise ValueError(f"the number of utterances must be >= 1, got {num}")
     path = Path(cuts_path)
     if not path.is_file():
-        raise ValueError(f"--verify-cuts {path} not found; pass a cut manifest with features (stage 1 output)")
+        raise ValueError(f"cut manifest {path} not found; pass one with features (a recipe's stage-1 output)")
     cuts = list(CutSet.from_file(path).subset(first=num))
     missing = [c.id for c in cuts if not c.has_features]
     if not cuts or missing:
-        raise ValueError(f"--verify-cuts {path}: {'no cuts' if not cuts else f'cut {missing[0]} has no features'}; "
+        raise ValueError(f"cut manifest {path}: {'no cuts' if not cuts else f'cut {missing[0]} has no features'}; "
                          "compute them with `hent-srt features`")
     feats = [torch.from_numpy(c.load_features()).float() for c in cuts]
     lens = torch.tensor([f.shape[0] for f in feats], dtype=torch.int64)

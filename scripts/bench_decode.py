@@ -185,18 +185,14 @@ def load_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor, f
         x = torch.randn(args.batch, frames, 80, generator=generator)
         x_lens = torch.full((args.batch,), frames, dtype=torch.int64)
         return x, x_lens, args.batch * frames * FRAME_SHIFT, f"random features {args.batch} x {args.seconds:g} s"
-    from lhotse import CutSet
+    from hent_srt.export_verify import load_features
 
-    cuts = list(CutSet.from_file(args.cuts).subset(first=args.batch))
-    feats = [torch.from_numpy(cut.load_features()).float() for cut in cuts]
-    if not feats:
-        raise SystemExit(f"--cuts {args.cuts}: no cuts")
-    x_lens = torch.tensor([f.shape[0] for f in feats], dtype=torch.int64)
-    x = torch.zeros(len(feats), int(x_lens.max()), feats[0].shape[1])
-    for i, f in enumerate(feats):
-        x[i, : f.shape[0]] = f
+    try:
+        x, x_lens, _ = load_features(args.cuts, args.batch)
+    except ValueError as err:
+        raise SystemExit(f"--cuts: {err}") from None
     audio = float(x_lens.sum()) * FRAME_SHIFT
-    return x, x_lens, audio, f"{len(feats)} cuts of {args.cuts} ({audio:.1f} s)"
+    return x, x_lens, audio, f"{len(x_lens)} cuts of {args.cuts} ({audio:.1f} s)"
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float]:
