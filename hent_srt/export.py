@@ -542,7 +542,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if verify_batch is None:
         return 0
-    features, feature_lens, _ = verify_batch
+    features, feature_lens = verify_batch
     formats = {"torchscript": do_torchscript, "onnx": do_onnx, "int8": args.int8, "streaming": args.streaming}
     rows = export_verify.verify(model, metadata, out_dir, features, feature_lens, config.decode.max_sym_per_frame,
                                 formats)

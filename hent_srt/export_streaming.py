@@ -43,7 +43,7 @@ class StreamingModule(nn.Module):
 
     def __init__(self, graphs: ModelGraphs) -> None:
         super().__init__()
-        self.model = graphs.model
+        self.model = graphs.model  # registers the parameters with this module for tracing
         self.graphs = graphs
 
     def front_init(self, lens: Tensor) -> Tensor:

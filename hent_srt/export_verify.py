@@ -37,9 +37,9 @@ class Agreement:
         return self.identical == self.total or not self.exact_required
 
 
-def load_features(cuts_path: str | Path, num: int) -> tuple[Tensor, Tensor, list[str]]:
-    """The stored features of the first ``num`` cuts of a manifest: (B, T_max, F) float32 zero-padded, lengths
-    (B,) int64 and cut ids."""
+def load_features(cuts_path: str | Path, num: int) -> tuple[Tensor, Tensor]:
+    """The stored features of the first ``num`` cuts of a manifest: (B, T_max, F) float32 zero-padded and lengths
+    (B,) int64."""
     from lhotse import CutSet
 
     if num < 1:
@@ -54,7 +54,7 @@ def load_features(cuts_path: str | Path, num: int) -> tuple[Tensor, Tensor, list
                          "compute them with `hent-srt features`")
     feats = [torch.from_numpy(c.load_features()).float() for c in cuts]
     lens = torch.tensor([f.shape[0] for f in feats], dtype=torch.int64)
-    return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lens, [c.id for c in cuts]
+    return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lens
 
 
 def _penalties(metadata: dict[str, str]) -> dict[str, float]:

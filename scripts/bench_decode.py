@@ -188,7 +188,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor, f
     from hent_srt.export_verify import load_features
 
     try:
-        x, x_lens, _ = load_features(args.cuts, args.batch)
+        x, x_lens = load_features(args.cuts, args.batch)
     except ValueError as err:
         raise SystemExit(f"--cuts: {err}") from None
     audio = float(x_lens.sum()) * FRAME_SHIFT

@@ -426,7 +426,7 @@ def test_streaming_export_and_verification_on_a_test_set(encoder_type, tmp_path,
     assert graphs.metadata["streaming"] == "1" and graphs.metadata["model_type"] == encoder_type
     assert (graphs.asr.chunk_size, graphs.asr.left_context_frames) == (16, 32)
     assert (graphs.st is not None) == (encoder_type == "hier")
-    features_, lens, _ = load_features(cuts, 4)
+    features_, lens = load_features(cuts, 4)
     hyps = streaming_hyps(StreamingDecoder(model, 16, 32, 16, 32, blank_penalties_st=(config.decode.blank_penalty_st,),
                                            blank_penalty_asr=config.decode.blank_penalty_asr,
                                            max_sym_per_frame_asr=2, max_sym_per_frame_st=2), features_, lens)
