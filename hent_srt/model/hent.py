@@ -28,6 +28,7 @@ CTC terms are then halved and cr_t is the symmetric consistency term of :func:`h
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -80,7 +81,11 @@ def build_encoder(cfg: EncoderConfig, input_dim: int, field: str) -> Zipformer2:
 
 
 class TaskHead(nn.Module):
-    """Predictor, joiner, simple-loss projections and (optional) CTC head of one task."""
+    """Predictor, joiner, simple-loss projections and (optional) CTC head of one task.
+
+    A head is also the PyTorch implementation of the transducer step interface of
+    :class:`hent_srt.decode.step.TransducerStep` (``blank_id``, ``context_size``, :meth:`predict`,
+    :meth:`join`), with :meth:`project_encoder` for the encoder side; put it in eval mode before searching."""
 
     def __init__(self, cfg: ModelConfig, encoder_dim: int, vocab_size: int, use_ctc: bool):
         super().__init__()
@@ -97,6 +102,39 @@ class TaskHead(nn.Module):
             else None
         )
         self.vocab_size = vocab_size
+        self.blank_id = BLANK_ID
+        self.context_size = cfg.context_size
+
+    def project_encoder(self, encoder_out: torch.Tensor) -> torch.Tensor:
+        """Encoder output (..., C_enc) → the joiner's encoder projection (..., J)."""
+        return self.joiner.encoder_proj(encoder_out)
+
+    def predict(self, contexts: torch.Tensor) -> torch.Tensor:
+        """One predictor step: contexts (N, context_size) int64 (negative = no token) → projected (N, J)."""
+        return self.joiner.decoder_proj(self.predictor(contexts, need_pad=False)).squeeze(1)
+
+    def join(self, encoder_out: torch.Tensor, decoder_out: torch.Tensor) -> torch.Tensor:
+        """Projected encoder (N, J) and predictor (N, J) outputs → logits (N, V)."""
+        return self.joiner(encoder_out, decoder_out, project_input=False)
+
+
+@dataclass(frozen=True)
+class TaskLoss:
+    """Loss settings of one task: ``scale`` of its total, ``prune_range`` of the pruned loss and the weights of
+    its CTC and CR-CTC terms."""
+
+    scale: float
+    prune_range: int
+    ctc_scale: float
+    cr_scale: float
+
+
+def task_losses(cfg: LossConfig) -> dict[str, TaskLoss]:
+    """The per-task settings of a :class:`LossConfig` (whose fields are flat, ``<name>_asr`` / ``<name>_st``)."""
+    return {
+        "asr": TaskLoss(cfg.asr_scale, cfg.prune_range_asr, cfg.ctc_scale_asr, cfg.cr_scale_asr),
+        "st": TaskLoss(cfg.st_scale, cfg.prune_range_st, cfg.ctc_scale_st, cfg.cr_scale_st),
+    }
 
 
 @dataclass
@@ -141,6 +179,7 @@ class HentSrt(nn.Module):
         _validate(cfg)
         self.cfg = cfg
         self.loss_cfg = loss_cfg or LossConfig()
+        self.task_loss = task_losses(self.loss_cfg)
         self.batch_count = 0.0
         asr = cfg.asr_encoder
         self.encoder_embed = Conv2dSubsampling(
@@ -163,8 +202,9 @@ class HentSrt(nn.Module):
             if self.hierarchical
             else None
         )
-        st_dim = max(cfg.st_encoder.encoder_dim) if self.hierarchical else asr_dim
-        dims = {"asr": asr_dim, "st": st_dim}
+        # which encoder ("asr" = ENC_asr, "st" = ENC_st) each task's head reads
+        self.task_encoder = {"asr": "asr", "st": "st" if self.hierarchical else "asr"}
+        dims = {"asr": asr_dim, "st": max(cfg.st_encoder.encoder_dim) if self.hierarchical else asr_dim}
         vocab = {"asr": cfg.asr_vocab_size, "st": cfg.st_vocab_size}
         self.heads = nn.ModuleDict({t: TaskHead(cfg, dims[t], vocab[t], cfg.use_ctc) for t in cfg.tasks})
         self.spec_augment = cr_ctc_spec_augment(self.loss_cfg.time_mask_ratio)
@@ -196,6 +236,13 @@ class HentSrt(nn.Module):
     # ------------------------------------------------------------------------------------------------------
     # encoders
 
+    def encoders(self) -> dict[str, tuple[Zipformer2, EncoderConfig]]:
+        """The model's encoders with their configs: "asr" (ENC_asr) and, when hierarchical, "st" (ENC_st)."""
+        out = {"asr": (self.encoder, self.cfg.asr_encoder)}
+        if self.st_encoder is not None:
+            out["st"] = (self.st_encoder, self.cfg.st_encoder)
+        return out
+
     def chunking(
         self, encoder: str, chunk_size: int | None = None, left_context_frames: int | None = None
     ) -> dict[str, int]:
@@ -204,10 +251,10 @@ class HentSrt(nn.Module):
         A value passed in is kept; None means the encoder config's ``eval_chunk_size`` /
         ``eval_left_context_frames`` in eval mode and a per-batch sample from its lists in training.
         A non-causal encoder gets no chunking (an explicit chunk size then raises in the encoder)."""
-        valid = ("asr", "st") if self.st_encoder is not None else ("asr",)
-        if encoder not in valid:
-            raise ValueError(f"encoder must be one of {valid} for this model, got {encoder!r}")
-        cfg = self.cfg.asr_encoder if encoder == "asr" else self.cfg.st_encoder
+        encoders = self.encoders()
+        if encoder not in encoders:
+            raise ValueError(f"encoder must be one of {tuple(encoders)} for this model, got {encoder!r}")
+        cfg = encoders[encoder][1]
         if not cfg.causal and chunk_size is None:
             return {}
         if not self.training:
@@ -253,7 +300,7 @@ class HentSrt(nn.Module):
         boundary = torch.zeros(batch, 4, dtype=torch.int64, device=tokens.device)
         boundary[:, 2] = token_lens
         boundary[:, 3] = enc.lens
-        prune_range = self.loss_cfg.prune_range_asr if task == "asr" else self.loss_cfg.prune_range_st
+        prune_range = self.task_loss[task].prune_range
         with torch.autocast(device_type=enc.out.device.type, enabled=False):
             simple, (px_grad, py_grad) = rnnt_loss_smoothed(
                 lm=head.simple_lm_proj(decoder_out).float(),
@@ -302,17 +349,33 @@ class HentSrt(nn.Module):
         progress = min(self.batch_count / max(self.loss_cfg.warm_step, 1), 1.0)
         return 1.0 - (1.0 - self.loss_cfg.simple_loss_scale) * progress, 0.1 + 0.9 * progress
 
-    def forward(self, batch) -> dict[str, torch.Tensor]:
-        """Loss terms of one :class:`hent_srt.data.loader.Batch`.
+    def forward(
+        self,
+        features: torch.Tensor,
+        feature_lens: torch.Tensor,
+        tokens: Mapping[str, Sequence[Sequence[int]]],
+    ) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch.
 
-        Returns "loss" (the weighted total, summed over utterances; the only term with a graph), the detached
-        named terms "<task>_simple", "<task>_pruned", "<task>_ctc", "<task>_cr", and the counts "frames"
-        (encoder frames of the first task, original batch), "utterances" and "ctc_dropped".
+        Args:
+            features: (B, T, F) float fbank, frames ``t < feature_lens[b]`` real.
+            feature_lens: (B,) int64.
+            tokens: per task of the model ("asr", "st"), B token-id lists (the training targets).
+        Returns:
+            "loss" (the weighted total, summed over utterances; the only term with a graph), the detached
+            named terms "<task>_simple", "<task>_pruned", "<task>_ctc", "<task>_cr", and the counts "frames"
+            (encoder frames of the first task, original batch), "utterances" and "ctc_dropped".
         """
-        x, x_lens = batch.features, batch.feature_lens
+        num_utts = features.size(0)
+        missing = [t for t in self.cfg.tasks if t not in tokens]
+        wrong = [t for t in self.cfg.tasks if t in tokens and len(tokens[t]) != num_utts]
+        if missing or wrong:
+            raise ValueError(f"tokens must hold {num_utts} token lists for each task {list(self.cfg.tasks)}; "
+                             f"missing {missing}, wrong length {wrong}")
+        x, x_lens = features, feature_lens
         device = x.device
         two_views = self.cfg.use_ctc and self.loss_cfg.use_cr_ctc
-        token_lists = {"asr": list(batch.src_tokens), "st": list(batch.tgt_tokens)}
+        token_lists = {t: list(tokens[t]) for t in self.cfg.tasks}
         if two_views:
             x = make_views(x, x_lens, self.spec_augment if self.training else None)
             x_lens = x_lens.repeat(2)
@@ -324,24 +387,21 @@ class HentSrt(nn.Module):
         out: dict[str, torch.Tensor] = {}
         dropped = 0
         for task in self.cfg.tasks:
-            tokens, token_lens = pad_tokens(token_lists[task], device)
+            weights = self.task_loss[task]
+            padded, token_lens = pad_tokens(token_lists[task], device)
             enc = encoded[task]
-            simple, pruned = self.transducer_losses(task, enc, tokens, token_lens)
+            simple, pruned = self.transducer_losses(task, enc, padded, token_lens)
             task_loss = view_scale * (simple_scale * simple + pruned_scale * pruned)
             out[f"{task}_simple"] = view_scale * simple.detach()
             out[f"{task}_pruned"] = view_scale * pruned.detach()
             if self.cfg.use_ctc:
-                ctc, cr, n_dropped = self.ctc_losses(task, enc, tokens, token_lens, two_views)
+                ctc, cr, n_dropped = self.ctc_losses(task, enc, padded, token_lens, two_views)
                 dropped += n_dropped
-                ctc_scale = self.loss_cfg.ctc_scale_asr if task == "asr" else self.loss_cfg.ctc_scale_st
-                cr_scale = self.loss_cfg.cr_scale_asr if task == "asr" else self.loss_cfg.cr_scale_st
-                task_loss = task_loss + ctc_scale * view_scale * ctc + cr_scale * cr
+                task_loss = task_loss + weights.ctc_scale * view_scale * ctc + weights.cr_scale * cr
                 out[f"{task}_ctc"] = view_scale * ctc.detach()
                 out[f"{task}_cr"] = cr.detach()
-            task_scale = self.loss_cfg.asr_scale if task == "asr" else self.loss_cfg.st_scale
-            total = total + task_scale * task_loss
+            total = total + weights.scale * task_loss
         first = encoded[self.cfg.tasks[0]]
-        num_utts = batch.features.size(0)
         out["loss"] = total
         out["frames"] = first.lens[:num_utts].sum().to(torch.float32).detach()
         out["utterances"] = torch.tensor(float(num_utts), device=device)

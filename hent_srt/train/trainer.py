@@ -198,13 +198,20 @@ class TrainLoader(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def whole_batch(batch: Any) -> tuple[Any, ...]:
+    """The default ``model_inputs`` of :class:`Trainer`: the model's forward takes the batch itself."""
+    return (batch,)
+
+
 @dataclass
 class Components:
-    """A model following the loss protocol and its data: see :class:`Trainer`."""
+    """A model following the loss protocol, its data, and how a batch becomes the model's forward arguments:
+    see :class:`Trainer`."""
 
     model: nn.Module
     train_loader: TrainLoader
     valid_loader: Iterable[Any] | None
+    model_inputs: Callable[[Any], tuple[Any, ...]] = whole_batch
 
 
 def _check_train_config(config: Config) -> None:
@@ -244,7 +251,7 @@ def latest_checkpoint(exp_dir: str | Path) -> tuple[Path | None, dict[str, Any] 
 class Trainer:
     """ScaledAdam + Eden training of a model that follows the loss protocol.
 
-    The model's ``forward(batch)`` returns a dict with "loss" (a float32 scalar summed over the utterances,
+    The model's ``forward(*model_inputs(batch))`` returns a dict with "loss" (a float32 scalar summed over the utterances,
     the only entry with a graph), any named loss terms (detached scalars, also sums) and the counts
     "frames" and "utterances"; schedules inside the model read the batch count set by ``set_batch_count``.
     Batches have ``.to(device)``, ``feature_lens`` (B,) int64 and ``cut_ids``. The training loader follows
@@ -259,6 +266,7 @@ class Trainer:
             when world_size > 1).
         device: where to train (default: the CPU).
         show_progress: show a tqdm bar (rank 0).
+        model_inputs: batch → positional arguments of the model's forward (default: the batch itself).
     """
 
     def __init__(
@@ -271,6 +279,7 @@ class Trainer:
         dist_info: DistInfo | None = None,
         device: torch.device | None = None,
         show_progress: bool = True,
+        model_inputs: Callable[[Any], tuple[Any, ...]] = whole_batch,
     ) -> None:
         _check_train_config(config)
         dist_info = dist_info or DistInfo()
@@ -282,6 +291,7 @@ class Trainer:
         self.show_progress = show_progress and dist_info.is_main
         self.train_loader = train_loader
         self.valid_loader = valid_loader
+        self.model_inputs = model_inputs
         self.raw_model = model.to(device)
         self.model: nn.Module = self.raw_model
         if dist_info.is_distributed:
@@ -514,7 +524,7 @@ class Trainer:
         """(loss, values, failure) where failure is "" (fine), "nonfinite" or "oom"."""
         try:
             with self._autocast():
-                out = self.model(batch)
+                out = self.model(*self.model_inputs(batch))
             if "loss" not in out:
                 raise ValueError(f"the model returned {sorted(out)}; its forward() must return a 'loss' entry")
             keys = list(out)
@@ -592,7 +602,7 @@ class Trainer:
         tracker = LossTracker()
         with torch.no_grad(), self._fork_rng(), self._autocast():
             for batch in self.valid_loader:
-                out = self.raw_model(batch.to(self.device))
+                out = self.raw_model(*self.model_inputs(batch.to(self.device)))
                 tracker.add({k: float(v) for k, v in out.items()})
         self.raw_model.train()
         merged = LossTracker()
@@ -654,6 +664,12 @@ def _require_path(field: str, value: str) -> Path:
     return path
 
 
+def hent_srt_inputs(batch: Any) -> tuple[Any, ...]:
+    """The arguments of ``HentSrt.forward`` from a :class:`hent_srt.data.loader.Batch`: features, lengths and
+    the token lists per task."""
+    return batch.features, batch.feature_lens, {"asr": batch.src_tokens, "st": batch.tgt_tokens}
+
+
 def build_components(config: Config, dist_info: DistInfo) -> Components:
     """The HENT-SRT model, tokenizers and this rank's training and validation loaders from ``config``."""
     from lhotse import CutSet
@@ -689,7 +705,8 @@ def build_components(config: Config, dist_info: DistInfo) -> Components:
         )
 
     valid = loader(_require_path("data.valid_cuts", d.valid_cuts), False) if d.valid_cuts else None
-    return Components(model=model, train_loader=loader(train_path, d.shuffle), valid_loader=valid)
+    return Components(model=model, train_loader=loader(train_path, d.shuffle), valid_loader=valid,
+                      model_inputs=hent_srt_inputs)
 
 
 def prepare_trainer(
@@ -718,7 +735,8 @@ def prepare_trainer(
     fix_random_seed(config.train.seed)
     parts = build(config, dist_info)
     trainer = Trainer(config, parts.model, parts.train_loader, parts.valid_loader, exp_dir,
-                      dist_info=dist_info, device=device, show_progress=show_progress)
+                      dist_info=dist_info, device=device, show_progress=show_progress,
+                      model_inputs=parts.model_inputs)
     path, ckpt = latest_checkpoint(exp_dir) if resume else (None, None)
     if ckpt is not None:
         trainer.load_state(ckpt, source=str(path))

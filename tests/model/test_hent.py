@@ -10,7 +10,6 @@ import torch
 
 import hent_srt.model.augment as augment
 from hent_srt.config import EncoderConfig, LossConfig, ModelConfig, load_config
-from hent_srt.data.loader import Batch
 from hent_srt.model.hent import build_model
 from hent_srt.model.scaling import set_batch_count
 from hent_srt.optim import Eden, ScaledAdam
@@ -65,13 +64,13 @@ def micro_loss(**overrides) -> LossConfig:
     return dataclasses.replace(LossConfig(prune_range_asr=4, prune_range_st=3, warm_step=20), **overrides)
 
 
-def random_batch(seed: int = 0, num_frames=(160, 140, 120, 100)) -> Batch:
+def random_batch(seed: int = 0, num_frames=(160, 140, 120, 100)) -> tuple:
+    """The arguments of ``HentSrt.forward``: features (B, T, 80), lengths (B,) and token lists per task."""
     g = torch.Generator().manual_seed(seed)
     feats = torch.randn(len(num_frames), max(num_frames), 80, generator=g)
     src = [torch.randint(1, 12, (n,), generator=g).tolist() for n in (7, 6, 5, 4)]
     tgt = [torch.randint(1, 10, (n,), generator=g).tolist() for n in (6, 6, 4, 3)]
-    ids = [f"utt{i}" for i in range(len(num_frames))]
-    return Batch(feats, torch.tensor(num_frames), src, tgt, [""] * 4, [""] * 4, ids)
+    return feats, torch.tensor(num_frames), {"asr": src, "st": tgt}
 
 
 @pytest.mark.parametrize("encoder_type", ["hier", "shared"])
@@ -85,7 +84,7 @@ def test_tiny_model_fits_a_fixed_batch(encoder_type):
     losses = []
     for step in range(120):
         set_batch_count(model, step)
-        loss = model(batch)["loss"]
+        loss = model(*batch)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -99,7 +98,7 @@ def test_tiny_model_fits_a_fixed_batch(encoder_type):
 def grads_after_backward(model, batch) -> dict[str, bool]:
     model.train()
     model.zero_grad()
-    model(batch)["loss"].backward()
+    model(*batch)["loss"].backward()
     return {
         n: p.grad is not None and bool(p.grad.abs().sum() > 0)
         for n, p in model.named_parameters()
@@ -180,7 +179,7 @@ def test_consistency_is_zero_without_masking():
     model = build_model(micro_config(), micro_loss())
     model.eval()
     with torch.no_grad():
-        out = model(random_batch())
+        out = model(*random_batch())
     assert abs(float(out["asr_cr"])) < 1e-3 and abs(float(out["st_cr"])) < 1e-3
     assert float(out["asr_ctc"]) > 0
 
@@ -199,13 +198,22 @@ def test_st_encoder_can_tap_an_earlier_stack():
     cfg = dataclasses.replace(micro_config(), st_tap_stack=0, st_encoder=micro_encoder(1, 1))
     model = build_model(cfg, micro_loss())
     model.eval()
-    batch = random_batch()
+    features, feature_lens, _ = random_batch()
     with torch.no_grad():
-        emb, emb_lens = model.encoder_embed(batch.features, batch.feature_lens)
+        emb, emb_lens = model.encoder_embed(features, feature_lens)
         _, _, first_stack, _ = model.encoder(emb, emb_lens, return_stack=0)
         expected, _ = model.st_encoder(first_stack, emb_lens)
-        got = model.encode(batch.features, batch.feature_lens)["st"].out
+        got = model.encode(features, feature_lens)["st"].out
     assert torch.equal(got, expected)
+
+
+def test_forward_names_missing_or_short_token_lists():
+    model = build_model(micro_config(), micro_loss())
+    features, feature_lens, tokens = random_batch()
+    with pytest.raises(ValueError, match=r"missing \['st'\]"):
+        model(features, feature_lens, {"asr": tokens["asr"]})
+    with pytest.raises(ValueError, match=r"wrong length \['asr'\]"):
+        model(features, feature_lens, {"asr": tokens["asr"][:2], "st": tokens["st"]})
 
 
 def test_length_filter():
