@@ -33,7 +33,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("average", "hent_srt.train.average", "average checkpoints into one model"),
     Command("decode", "hent_srt.decode.decode", "decode test sets (greedy / modified beam search) and score"),
     Command("score", "hent_srt.score", "score hypotheses: WER/CER, BLEU and chrF++ with signatures"),
-    Command("export", "hent_srt.export", "export TorchScript / ONNX models"),
+    Command("export", "hent_srt.export.cli", "export TorchScript / ONNX models"),
     Command("config", "hent_srt.config", "show a resolved configuration preset"),
 )
 

@@ -5,19 +5,21 @@ Measured, for a batch of 8 utterances x 10 s (random 80-dim features, or the fir
 ``torch.set_num_threads(--threads)`` (default 2), float32, one timed run after a warm-up (encoders: at the
 timed shape; streaming: one short utterance):
 
-- offline: the full-context model's ``HentSrt.encode`` (both encoders; one forward serves both heads) and, per
-  head (ASR, ST), :func:`~hent_srt.decode.search.greedy_search` (1 symbol per frame) and
-  :func:`~hent_srt.decode.search.modified_beam_search` with beam 4 and 20. A row's wall time is the encoder
+- offline: the full-context model's encoders through :class:`~hent_srt.decode.runtimes.ModelRuntime` (both
+  encoders and the joiners' encoder projections; one forward serves both heads) and, per head (ASR, ST),
+  :func:`~hent_srt.decode.greedy.greedy_search` (1 symbol per frame) and
+  :func:`~hent_srt.decode.beam.modified_beam_search` with beam 4 and 20. A row's wall time is the encoder
   time plus that head's search time;
 - streaming: :class:`~hent_srt.decode.streaming.StreamingDecoder` greedy decoding of both heads at once on the
   causal model, chunk 32 and 64 frames at 50 Hz (both encoders), left context 128, up to 20 ST symbols per
   frame (the published setting), features arriving one chunk of audio at a time for all 8 streams together;
   ``streaming_greedy_ts`` rows run the same decoder on the streaming TorchScript export
-  (:mod:`hent_srt.export_streaming`, that chunking baked in), and the summary says whether their tokens agree;
-- ONNX: the offline model exported with :func:`hent_srt.export.export_onnx` and run by
-  :class:`~hent_srt.decode.onnx_runtime.OnnxTransducer` (``--threads`` intra-op threads) against PyTorch
-  encode + greedy search of both heads; the summary says whether their hypotheses agree. The ONNX row's
-  enc_s is a separate encoder-only run (the wall time is one ``OnnxTransducer.greedy_search`` call).
+  (:mod:`hent_srt.export.streaming`, that chunking baked in), and the summary says whether their tokens agree;
+- ONNX: the offline model exported with :func:`hent_srt.export.offline.export_onnx` and run by
+  :class:`~hent_srt.decode.runtimes.OnnxRuntime` (``--threads`` intra-op threads) against PyTorch
+  encode + greedy search of both heads, both through :func:`~hent_srt.decode.runtimes.greedy_decode`; the
+  summary says whether their hypotheses agree. The ONNX row's enc_s is a separate encoder-only run (the wall
+  time is one ``greedy_decode`` call).
 
 Model sizes: ``tiny`` (recipes/tiny.yaml, causal twin recipes/tiny_streaming.yaml) and ``published``
 (recipes/hent_srt.yaml, causal twin recipes/hent_srt_streaming.yaml), with vocabularies ``--vocab-sizes``
@@ -47,7 +49,10 @@ from pathlib import Path
 import torch
 
 from hent_srt.config import Config, load_config
-from hent_srt.decode.search import greedy_search, modified_beam_search
+from hent_srt.decode.beam import modified_beam_search
+from hent_srt.decode.greedy import greedy_search
+from hent_srt.decode.runtimes import ModelRuntime, greedy_decode
+from hent_srt.decode.step import start_contexts
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.model.hent import HentSrt, build_model
 
@@ -168,7 +173,7 @@ def trained_model(checkpoint: Path, config_path: Path | None) -> tuple[Config, H
         raise SystemExit(f"--tiny-checkpoint {checkpoint} / config {config_path}: file not found")
     config = load_config(config_path)
     model = build_model(config.model, config.loss)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
     return config, model.eval()
 
@@ -185,7 +190,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor, f
         x = torch.randn(args.batch, frames, 80, generator=generator)
         x_lens = torch.full((args.batch,), frames, dtype=torch.int64)
         return x, x_lens, args.batch * frames * FRAME_SHIFT, f"random features {args.batch} x {args.seconds:g} s"
-    from hent_srt.export_verify import load_features
+    from hent_srt.export.verify import load_features
 
     try:
         x, x_lens = load_features(args.cuts, args.batch)
@@ -207,26 +212,25 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
 
 def emission_rate(enc: torch.Tensor, lens: torch.Tensor, model: HentSrt, task: str, penalty: float,
                   max_sym: int) -> float:
-    """Greedy tokens per encoder frame of ``task`` on encoder output (B, T, C) with ``penalty``."""
-    head = model.heads[task]
-    hyps = greedy_search(enc, lens, head.predictor, head.joiner, penalty, max_sym)
+    """Greedy tokens per encoder frame of ``task`` on projected encoder output (B, T, J) with ``penalty``."""
+    hyps = greedy_search(model.heads[task], enc, lens, penalty, max_sym)
     return sum(map(len, hyps)) / max(int(lens.sum()), 1)
 
 
 @torch.no_grad()
 def calibrate(enc: torch.Tensor, lens: torch.Tensor, model: HentSrt, task: str, max_sym: int,
               frames_per_token: float) -> float:
-    """Blank penalty p with greedy emission ~ 1 / frames_per_token tokens per frame, by bisection on p.
+    """Blank penalty p with greedy emission ~ 1 / frames_per_token tokens per frame, by bisection on p, on
+    projected encoder output (B, T, J).
 
     Start bracket: the gap g = logit_blank - max non-blank logit at the start context over all frames; greedy
     emits at a frame iff g < p, so p = min(g) - 1 emits (almost) nothing and p = max(g) + 1 emits everywhere."""
     head = model.heads[task]
-    start = torch.tensor([[-1] * (model.cfg.context_size - 1) + [head.predictor.blank_id]])
-    dec = head.joiner.decoder_proj(head.predictor(start, need_pad=False)).squeeze(1)
+    blank = head.blank_id
+    dec = head.predict(start_contexts(1, head.context_size, blank))
     frames = torch.cat([enc[b, : lens[b]] for b in range(enc.size(0))])
-    logits = head.joiner(head.joiner.encoder_proj(frames), dec.expand(frames.size(0), -1), project_input=False)
-    gap = logits[:, head.predictor.blank_id] - torch.cat(
-        [logits[:, : head.predictor.blank_id], logits[:, head.predictor.blank_id + 1 :]], dim=1).max(dim=1).values
+    logits = head.join(frames, dec.expand(frames.size(0), -1))
+    gap = logits[:, blank] - torch.cat([logits[:, :blank], logits[:, blank + 1 :]], dim=1).max(dim=1).values
     low, high = float(gap.min()) - 1.0, float(gap.max()) + 1.0
     target = 1.0 / frames_per_token
     for _ in range(8):
@@ -262,7 +266,9 @@ def calibrate_all(model: HentSrt, x: torch.Tensor, x_lens: torch.Tensor, max_sym
         encoded = model.encode(x[:2], x_lens[:2], **chunking)
     for task in model.cfg.tasks:
         spread_frames(encoded[task].out, encoded[task].lens, model, task)
-    return {t: calibrate(encoded[t].out, encoded[t].lens, model, t, max_sym[t], frames_per_token)
+    with torch.no_grad():
+        projected = {t: model.heads[t].project_encoder(encoded[t].out) for t in model.cfg.tasks}
+    return {t: calibrate(projected[t], encoded[t].lens, model, t, max_sym[t], frames_per_token)
             for t in model.cfg.tasks}
 
 
@@ -273,17 +279,18 @@ def calibrate_all(model: HentSrt, x: torch.Tensor, x_lens: torch.Tensor, max_sym
 def bench_offline(bench: Bench, x: torch.Tensor, x_lens: torch.Tensor, audio: float, threads: int,
                   beams: list[int]) -> list[Row]:
     model = bench.model
-    with torch.no_grad():
-        model.encode(x, x_lens)  # warm-up at the timed shape: the first call allocates
-        encoded, enc_s = timed(lambda: model.encode(x, x_lens))
+    runtime = ModelRuntime(model)
+    runtime.encode(x, x_lens)  # warm-up at the timed shape: the first call allocates
+    encoded, enc_s = timed(lambda: runtime.encode(x, x_lens))
     rows = []
     for task in model.cfg.tasks:
-        head, out, penalty = model.heads[task], encoded[task], bench.penalties[task]
-        searches = [("greedy", "-", lambda head=head, out=out, penalty=penalty: greedy_search(
-            out.out, out.lens, head.predictor, head.joiner, penalty, 1))]
+        head, (enc, lens), penalty = model.heads[task], encoded[task], bench.penalties[task]
+        searches = [("greedy", "-", lambda head=head, enc=enc, lens=lens, penalty=penalty: greedy_search(
+            head, enc, lens, penalty, 1))]
         for beam in beams:
-            searches.append(("modified_beam", f"beam {beam}", lambda head=head, out=out, penalty=penalty, beam=beam:
-                             modified_beam_search(out.out, out.lens, head.predictor, head.joiner, beam, penalty)))
+            searches.append(("modified_beam", f"beam {beam}",
+                             lambda head=head, enc=enc, lens=lens, penalty=penalty, beam=beam:
+                             modified_beam_search(head, enc, lens, beam, penalty)))
         for method, setting, search in searches:
             hyps, search_s = timed(search)
             rows.append(Row(bench.label, bench.params_m, method, task, setting, "float32", "cpu", threads, audio,
@@ -295,8 +302,9 @@ def bench_streaming(bench: Bench, x: torch.Tensor, x_lens: torch.Tensor, audio: 
                     chunks: list[int], left_context: int, max_sym_st: int, notes: list[str]) -> list[Row]:
     """PyTorch streaming decoding and the same with the streaming TorchScript export (``_ts`` rows; agreement of
     their tokens appended to ``notes``) per chunk size."""
-    from hent_srt.export import export_metadata
-    from hent_srt.export_streaming import export_streaming_torchscript, load_streaming_torchscript
+    from hent_srt.decode.runtimes import load_streaming_torchscript
+    from hent_srt.export.metadata import export_metadata
+    from hent_srt.export.streaming import export_streaming_torchscript
 
     features = [x[b, : x_lens[b]] for b in range(x.size(0))]
     rows = []
@@ -330,23 +338,23 @@ def bench_streaming(bench: Bench, x: torch.Tensor, x_lens: torch.Tensor, audio: 
 def bench_onnx(bench: Bench, x: torch.Tensor, x_lens: torch.Tensor, audio: float, threads: int,
                int8: bool) -> tuple[list[Row], str]:
     """PyTorch vs onnxruntime greedy search of both heads; returns the rows and a note for the summary."""
-    from hent_srt.decode.onnx_runtime import OnnxTransducer
-    from hent_srt.export import export_metadata, export_onnx, quantize_int8
+    from hent_srt.decode.runtimes import OnnxRuntime
+    from hent_srt.export.metadata import export_metadata
+    from hent_srt.export.offline import export_onnx, quantize_int8
 
     model, tasks = bench.model, bench.model.cfg.tasks
+    runtime = ModelRuntime(model)
 
     def pytorch() -> tuple[dict[str, list[list[int]]], float, float]:
-        with torch.no_grad():
-            encoded, enc_s = timed(lambda: model.encode(x, x_lens))
-        hyps, search_s = timed(lambda: {t: greedy_search(encoded[t].out, encoded[t].lens, model.heads[t].predictor,
-                                                         model.heads[t].joiner, bench.penalties[t], 1) for t in tasks})
+        encoded, enc_s = timed(lambda: runtime.encode(x, x_lens))
+        hyps, search_s = timed(lambda: {t: greedy_search(runtime.step(t), *encoded[t], bench.penalties[t], 1)
+                                        for t in tasks})
         return hyps, enc_s, search_s
 
     pytorch_hyps, enc_s, search_s = pytorch()
     rows = [Row(bench.label, bench.params_m, "pytorch_greedy", "+".join(tasks), "-", "float32", "cpu", threads,
                 audio, enc_s, search_s, enc_s + search_s, {t: sum(map(len, h)) for t, h in pytorch_hyps.items()})]
     notes = []
-    features, lens = x.numpy(), x_lens.numpy()
     with tempfile.TemporaryDirectory(prefix="bench_decode_onnx_") as tmp:
         paths, export_s = timed(lambda: export_onnx(model, export_metadata(bench.config, model), tmp))
         variants = [("float32", False)]
@@ -354,15 +362,15 @@ def bench_onnx(bench: Bench, x: torch.Tensor, x_lens: torch.Tensor, audio: float
             quantize_int8(paths)
             variants.append(("int8", True))
         for dtype, quantised in variants:
-            decoder = OnnxTransducer(tmp, int8=quantised, num_threads=threads)
-            decoder.greedy_search(features[:1, :WARMUP_FRAMES], lens[:1].clip(max=WARMUP_FRAMES), bench.penalties)
-            decoder.encode(features, lens)  # warm-up at the timed shape
-            _, onnx_enc_s = timed(lambda decoder=decoder: decoder.encode(features, lens))
-            hyps, wall = timed(lambda decoder=decoder: decoder.greedy_search(features, lens, bench.penalties))
+            decoder = OnnxRuntime(tmp, int8=quantised, num_threads=threads)
+            greedy_decode(decoder, x[:1, :WARMUP_FRAMES], x_lens[:1].clip(max=WARMUP_FRAMES), bench.penalties)
+            decoder.encode(x, x_lens)  # warm-up at the timed shape
+            _, onnx_enc_s = timed(lambda decoder=decoder: decoder.encode(x, x_lens))
+            hyps, wall = timed(lambda decoder=decoder: greedy_decode(decoder, x, x_lens, bench.penalties))
             rows.append(Row(bench.label, bench.params_m, "onnx_greedy", "+".join(tasks), "-", dtype, "cpu", threads,
                             audio, onnx_enc_s, None, wall, {t: sum(map(len, h)) for t, h in hyps.items()}))
-            same = sum(hyps[t][b] == pytorch_hyps[t][b] for t in tasks for b in range(len(features)))
-            notes.append(f"{dtype} hyps==pytorch {same}/{len(tasks) * len(features)}")
+            same = sum(hyps[t][b] == pytorch_hyps[t][b] for t in tasks for b in range(len(x)))
+            notes.append(f"{dtype} hyps==pytorch {same}/{len(tasks) * len(x)}")
     speedup = rows[0].wall_s / rows[1].wall_s
     return rows, f"{bench.label}: onnx {speedup:.2f}x pytorch speed ({', '.join(notes)}; export {export_s:.0f} s)"
 

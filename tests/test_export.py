@@ -12,32 +12,31 @@ import pytest
 import sentencepiece as spm
 import torch
 
-import hent_srt.model.zipformer as zipformer
 from hent_srt import cli
 from hent_srt.config import Config, DecodeConfig, EncoderConfig, ModelConfig, dump_config
-from hent_srt.decode.onnx_runtime import graph_file, greedy_search_arrays
-from hent_srt.decode.search import greedy_search
-from hent_srt.decode.streaming import StreamingDecoder
-from hent_srt.export import (
+from hent_srt.decode.greedy import greedy_search
+from hent_srt.decode.runtimes import (
+    STREAMING_TORCHSCRIPT_NAME,
     TORCHSCRIPT_NAME,
-    export_metadata,
-    export_onnx,
-    export_torchscript,
+    TorchScriptRuntime,
+    graph_file,
+    greedy_decode,
+    load_streaming_torchscript,
     load_torchscript,
-    onnx_metadata,
-    rel_to_abs_gather,
-    torchscript_greedy_search,
-    trace_num_frames,
 )
-from hent_srt.export_streaming import STREAMING_TORCHSCRIPT_NAME, load_streaming_torchscript
-from hent_srt.export_verify import compare, failures, load_features, streaming_hyps
+from hent_srt.decode.streaming import StreamingDecoder
+from hent_srt.export.metadata import export_metadata
+from hent_srt.export.offline import export_onnx, export_torchscript, onnx_metadata
+from hent_srt.export.trace import trace_num_frames, traceable
+from hent_srt.export.verify import compare, failures, load_features, streaming_hyps
 from hent_srt.model.hent import build_model
+from hent_srt.model.zipformer import rel_shift_gather, rel_shift_strided
 
 try:
     import onnx
     import onnxruntime
 
-    from hent_srt.decode.onnx_runtime import OnnxTransducer
+    from hent_srt.decode.runtimes import OnnxRuntime
 
     HAVE_ORT = True
 except ImportError:
@@ -111,8 +110,7 @@ def sharpen(model, config: Config) -> None:
         proj.weight.mul_(20.0)
         proj.bias.copy_(-(proj.weight @ out.mean(0)))
         head.joiner.output_linear.weight.mul_(3.0)
-        start = head.predictor(torch.tensor([[-1, 0]]), need_pad=False).squeeze(1)
-        logits = head.joiner(proj(out), head.joiner.decoder_proj(start), project_input=False)
+        logits = head.join(proj(out), head.predict(torch.tensor([[-1, 0]])))
         gap = logits[:, 0] - logits[:, 1:].max(dim=-1).values
         setattr(config.decode, f"blank_penalty_{task}", float(gap.quantile(0.6)))
 
@@ -145,19 +143,41 @@ def features(lengths: tuple[int, ...], seed: int) -> tuple[torch.Tensor, torch.T
 @torch.no_grad()
 def pytorch_hyps(model, x, x_lens, max_sym: int, penalties: dict[str, float]) -> dict[str, list[list[int]]]:
     encoded = model.encode(x, x_lens)
-    return {t: greedy_search(encoded[t].out, encoded[t].lens, model.heads[t].predictor, model.heads[t].joiner,
+    return {t: greedy_search(model.heads[t], model.heads[t].project_encoder(encoded[t].out), encoded[t].lens,
                              penalties[t], max_sym) for t in model.cfg.tasks}
 
 
-def test_rel_to_abs_gather_equals_as_strided():
+def test_rel_shift_gather_equals_strided():
     g = torch.Generator().manual_seed(1)
     for seq_len, left in ((5, 0), (7, 3), (1, 0)):
         scores = torch.randn(2, 3, seq_len, left + 2 * seq_len - 1, generator=g)
-        expected = zipformer._rel_to_abs(scores, left + seq_len)
-        assert torch.equal(rel_to_abs_gather(scores, left + seq_len), expected)
+        expected = rel_shift_strided(scores, left + seq_len)
+        assert torch.equal(rel_shift_gather(scores, left + seq_len), expected)
         # Brute force: out[..., i, j] = scores[..., i, T - 1 - i + j].
-        i, j = seq_len - 1, left + seq_len - 1
-        assert torch.equal(expected[..., i, j], scores[..., i, seq_len - 1 - i + j])
+        for i in range(seq_len):
+            for j in range(left + seq_len):
+                assert torch.equal(expected[..., i, j], scores[..., i, seq_len - 1 - i + j])
+
+
+def test_traceable_switches_the_rel_shift_of_this_model_only_and_restores_it(tmp_path):
+    config = micro_config(tmp_path, "hier")
+    torch.manual_seed(8)
+    model, other = build_model(config.model), build_model(config.model)
+    x, x_lens = features((60, 41), 8)
+    model.eval()
+    with torch.no_grad():
+        before = model.encode(x, x_lens)
+    model.train()
+    with traceable(model):
+        assert not model.training
+        assert model.encoder.rel_shift == model.st_encoder.rel_shift == "gather"
+        assert other.encoder.rel_shift == "strided"
+        during = model.encode(x, x_lens)
+    assert model.training and model.encoder.rel_shift == model.st_encoder.rel_shift == "strided"
+    for task in config.model.tasks:
+        torch.testing.assert_close(during[task].out, before[task].out, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="rel_shift"):
+        model.encoder.set_rel_shift("roll")
 
 
 def test_published_downsampling_traces_for_every_length(tmp_path):
@@ -175,11 +195,11 @@ def test_published_downsampling_traces_for_every_length(tmp_path):
         model = build_model(config.model).eval()
         frames = (trace_num_frames(model) - 7) // 2
         assert frames >= minimum and all(frames % d == 1 for d in (2, 4, 8)), (causal, frames)
-    module, _ = load_torchscript(export_torchscript(model, export_metadata(config, model), tmp_path / "model.pt"))
+    runtime = TorchScriptRuntime(export_torchscript(model, export_metadata(config, model), tmp_path / "model.pt"))
     x, x_lens = features((173, 120, 23), 6)  # 83, 56 and 8 front-end frames; the trace had 17
     with torch.no_grad():
-        reference = model.heads["asr"].joiner.encoder_proj(model.encode(x, x_lens)["asr"].out)
-        torch.testing.assert_close(module.encoder(x, x_lens)[0], reference, rtol=1e-5, atol=1e-5)
+        reference = model.heads["asr"].project_encoder(model.encode(x, x_lens)["asr"].out)
+        torch.testing.assert_close(runtime.encode(x, x_lens)["asr"][0], reference, rtol=1e-5, atol=1e-5)
 
 
 @torch.no_grad()
@@ -222,36 +242,11 @@ def test_causal_encoder_graphs_equal_pytorch(tmp_path):
             outputs = module.encoder(x, x_lens)
             onnx_outputs = session.run(None, {"features": x.numpy(), "feature_lens": x_lens.numpy()}) if session else None
             for i, task in enumerate(config.model.tasks):
-                reference = model.heads[task].joiner.encoder_proj(encoded[task].out)
+                reference = model.heads[task].project_encoder(encoded[task].out)
                 torch.testing.assert_close(outputs[2 * i], reference, rtol=1e-5, atol=1e-5)
                 if onnx_outputs is not None:
                     np.testing.assert_allclose(onnx_outputs[2 * i], reference.numpy(), rtol=1e-4, atol=1e-4)
                     np.testing.assert_array_equal(onnx_outputs[2 * i + 1], encoded[task].lens.numpy())
-
-
-@pytest.mark.parametrize("max_sym", [1, 3])
-def test_array_search_equals_pytorch_greedy_search(max_sym, tmp_path):
-    torch.manual_seed(2)
-    model = build_model(micro_config(tmp_path, "hier").model).eval()
-    head = model.heads["st"]
-    enc = torch.randn(3, 11, max(model.cfg.st_encoder.encoder_dim))
-    lens = torch.tensor([11, 4, 0])
-    with torch.no_grad():
-        projected = head.joiner.encoder_proj(enc).numpy()
-        start = head.joiner.decoder_proj(head.predictor(torch.tensor([[-1, 0]]), need_pad=False)).squeeze(1)
-        logits = head.joiner(torch.from_numpy(projected), start.unsqueeze(0), project_input=False)
-        penalty = float((logits[..., 0] - logits[..., 1:].max(dim=-1).values).median())
-        expected = greedy_search(enc, lens, head.predictor, head.joiner, penalty, max_sym)
-
-        def predict(contexts):
-            return head.joiner.decoder_proj(head.predictor(torch.from_numpy(contexts), need_pad=False)).squeeze(1).numpy()
-
-        def join(a, b):
-            return head.joiner(torch.from_numpy(a), torch.from_numpy(b), project_input=False).numpy()
-
-        got = greedy_search_arrays(projected, lens.numpy(), predict, join, 0, model.cfg.context_size, penalty, max_sym)
-    assert got == expected
-    assert 0 < len(expected[0]) < 11 * max_sym and expected[2] == []
 
 
 def default_penalties(config: Config) -> dict[str, float]:
@@ -260,58 +255,56 @@ def default_penalties(config: Config) -> dict[str, float]:
 
 def test_torchscript_hypotheses_equal_pytorch_on_other_lengths(hier):
     config, model, out = hier
-    module, metadata = load_torchscript(out / TORCHSCRIPT_NAME)
+    runtime = TorchScriptRuntime(out / TORCHSCRIPT_NAME)
     traced = (trace_num_frames(model) - 7) // 2
     assert all((length - 7) // 2 != traced for lengths in LENGTHS for length in lengths)
     tokens = []
     for seed, lengths in enumerate(LENGTHS):
         x, x_lens = features(lengths, seed)
         expected = pytorch_hyps(model, x, x_lens, 2, default_penalties(config))
-        assert torchscript_greedy_search(module, metadata, x, x_lens, max_sym_per_frame=2) == expected, lengths
+        assert greedy_decode(runtime, x, x_lens, max_sym_per_frame=2) == expected, lengths
         tokens += [token for hyps in expected.values() for h in hyps for token in h]
         with torch.no_grad():
             encoded = model.encode(x, x_lens)
-            outputs = module.encoder(x, x_lens)
-        for i, task in enumerate(config.model.tasks):
-            reference = model.heads[task].joiner.encoder_proj(encoded[task].out)
-            torch.testing.assert_close(outputs[2 * i], reference, rtol=1e-5, atol=1e-5)
-            assert torch.equal(outputs[2 * i + 1], encoded[task].lens)
+        for task, (enc, lens) in runtime.encode(x, x_lens).items():
+            reference = model.heads[task].project_encoder(encoded[task].out)
+            torch.testing.assert_close(enc, reference, rtol=1e-5, atol=1e-5)
+            assert torch.equal(lens, encoded[task].lens)
     assert len(tokens) > 100 and len(set(tokens)) > 5
     with pytest.raises(ValueError, match="feature_lens"):
-        torchscript_greedy_search(module, metadata, x, torch.full_like(x_lens, 8))
+        greedy_decode(runtime, x, torch.full_like(x_lens, 8))
 
 
 @needs_ort
 def test_onnx_hypotheses_equal_pytorch(hier):
     config, model, out = hier
-    decoder = OnnxTransducer(out)
+    runtime = OnnxRuntime(out)
     for seed, lengths in enumerate(LENGTHS):
         x, x_lens = features(lengths, seed)
         expected = pytorch_hyps(model, x, x_lens, 2, default_penalties(config))
-        assert decoder.greedy_search(x.numpy(), x_lens.numpy(), max_sym_per_frame=2) == expected, lengths
+        assert greedy_decode(runtime, x, x_lens, max_sym_per_frame=2) == expected, lengths
         with torch.no_grad():
             encoded = model.encode(x, x_lens)
-        for task, (enc, lens) in decoder.encode(x.numpy(), x_lens.numpy()).items():
-            reference = model.heads[task].joiner.encoder_proj(encoded[task].out).detach()
-            np.testing.assert_allclose(enc, reference.numpy(), rtol=1e-4, atol=1e-4)
-            np.testing.assert_array_equal(lens, encoded[task].lens.numpy())
+        for task, (enc, lens) in runtime.encode(x, x_lens).items():
+            reference = model.heads[task].project_encoder(encoded[task].out).detach()
+            np.testing.assert_allclose(enc.numpy(), reference.numpy(), rtol=1e-4, atol=1e-4)
+            np.testing.assert_array_equal(lens.numpy(), encoded[task].lens.numpy())
     x, x_lens = features(LENGTHS[0], 0)
     other = default_penalties(config) | {"st": default_penalties(config)["st"] + 0.5}
     expected = pytorch_hyps(model, x, x_lens, 1, other)
     assert expected != pytorch_hyps(model, x, x_lens, 1, default_penalties(config))
-    assert decoder.greedy_search(x.numpy(), x_lens.numpy(), blank_penalty={"st": other["st"]}) == expected
+    assert greedy_decode(runtime, x, x_lens, blank_penalty={"st": other["st"]}) == expected
     with pytest.raises(ValueError, match="feature_lens"):
-        decoder.greedy_search(x.numpy(), x_lens.numpy().astype(np.int32))
+        greedy_decode(runtime, x, x_lens.to(torch.int32))
     with pytest.raises(ValueError, match="blank_penalty"):
-        decoder.greedy_search(x.numpy(), x_lens.numpy(), blank_penalty={"mt": 1.0})
+        greedy_decode(runtime, x, x_lens, blank_penalty={"mt": 1.0})
 
 
 @needs_ort
 def test_int8_graphs_run(hier):
     config, model, out = hier
-    decoder = OnnxTransducer(out, int8=True)
     x, x_lens = features(LENGTHS[0], 0)
-    hyps = decoder.greedy_search(x.numpy(), x_lens.numpy(), max_sym_per_frame=2)
+    hyps = greedy_decode(OnnxRuntime(out, int8=True), x, x_lens, max_sym_per_frame=2)
     reference = pytorch_hyps(model, x, x_lens, 2, default_penalties(config))
     for task in config.model.tasks:
         vocab = getattr(config.model, f"{task}_vocab_size")
@@ -337,7 +330,7 @@ def test_metadata_round_trips(hier):
     for graph in ("encoder", "predictor-asr", "joiner-asr", "predictor-st", "joiner-st"):
         for int8 in (False, True):
             assert onnx_metadata(graph_file(out, graph, int8)) == expected, (graph, int8)
-    assert OnnxTransducer(out).metadata == expected
+    assert OnnxRuntime(out).metadata == expected
 
 
 def test_tokens_written_for_both_tasks(hier):
@@ -352,11 +345,11 @@ def test_tokens_written_for_both_tasks(hier):
 
 def test_shared_encoder_model_exports(tmp_path):
     config, model, out = export_with_cli(tmp_path, "shared", ["--torchscript"])
-    module, metadata = load_torchscript(out / TORCHSCRIPT_NAME)
-    assert metadata["model_type"] == "shared" and metadata["hierarchical"] == "0"
+    runtime = TorchScriptRuntime(out / TORCHSCRIPT_NAME)
+    assert runtime.metadata["model_type"] == "shared" and runtime.metadata["hierarchical"] == "0"
     x, x_lens = features((120, 71), 5)
     expected = pytorch_hyps(model, x, x_lens, 2, default_penalties(config))
-    assert torchscript_greedy_search(module, metadata, x, x_lens, max_sym_per_frame=2) == expected
+    assert greedy_decode(runtime, x, x_lens, max_sym_per_frame=2) == expected
     assert not graph_file(out, "encoder").exists()
 
 

@@ -1,5 +1,5 @@
-"""Decoding: transducer search with blank penalty."""
-
-from hent_srt.decode.search import apply_blank_penalty, greedy_search, modified_beam_search
-
-__all__ = ["apply_blank_penalty", "greedy_search", "modified_beam_search"]
+"""Decoding: the transducer step interface (:mod:`~hent_srt.decode.step`), one greedy frame loop
+(:mod:`~hent_srt.decode.greedy`), modified beam search (:mod:`~hent_srt.decode.beam`), streaming
+(:mod:`~hent_srt.decode.streaming`), the runtimes that implement the step interface for the PyTorch model and
+for exported TorchScript / ONNX graphs (:mod:`~hent_srt.decode.runtimes`), and ``hent-srt decode``
+(:mod:`~hent_srt.decode.decode`)."""

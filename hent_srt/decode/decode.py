@@ -36,7 +36,7 @@ from hent_srt.data.text import NORMALIZERS, get_normalizer
 from hent_srt.data.tokenizer import Tokenizer
 from hent_srt.decode.latency import summarize_latency, utterance_latency
 from hent_srt.decode.results import format_section, write_section
-from hent_srt.decode.search import greedy_search, modified_beam_search
+from hent_srt.decode.runtimes import SEARCH_METHODS, ModelRuntime, search_heads
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.fileio import write_text_atomic
 from hent_srt.metrics import error_rate, format_error_details, translation_score
@@ -60,24 +60,6 @@ class Hypotheses:
     source_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def search(
-    encoder_out: torch.Tensor,
-    encoder_out_lens: torch.Tensor,
-    model: HentSrt,
-    task: str,
-    method: str,
-    beam: int,
-    blank_penalty: float,
-    max_sym_per_frame: int,
-) -> list[list[int]]:
-    """Token ids for each utterance of one task head."""
-    head = model.heads[task]
-    if method == "greedy":
-        return greedy_search(encoder_out, encoder_out_lens, head.predictor, head.joiner, blank_penalty,
-                             max_sym_per_frame)
-    return modified_beam_search(encoder_out, encoder_out_lens, head.predictor, head.joiner, beam, blank_penalty)
-
-
 @torch.no_grad()
 def decode_cuts(
     model: HentSrt,
@@ -93,10 +75,14 @@ def decode_cuts(
     on_the_fly: bool = False,
 ) -> Hypotheses:
     """Decode ``cuts`` with every task head of ``model`` (in eval mode); see the module docstring."""
-    if method not in ("greedy", "modified_beam_search"):
-        raise ValueError(f"method must be 'greedy' or 'modified_beam_search', got {method!r}")
-    model.eval()
+    if method not in SEARCH_METHODS:
+        raise ValueError(f"method must be one of {SEARCH_METHODS}, got {method!r}")
+    runtime = ModelRuntime(model)
     device = next(model.parameters()).device
+    penalties = {"asr": (blank_penalty_asr,)}
+    if tgt_tok is not None:
+        penalties["st"] = tuple(blank_penalties_st)
+    penalties = {t: p for t, p in penalties.items() if t in runtime.tasks}
     loader = make_dataloader(cuts, src_tok, tgt_tok, max_duration=max_duration, shuffle=False,
                              on_the_fly=on_the_fly)
     out = Hypotheses(st={p: {} for p in blank_penalties_st})
@@ -104,16 +90,11 @@ def decode_cuts(
     for batch in loader:
         batch = batch.to(device)
         out.audio_seconds += float(batch.feature_lens.sum()) / 100.0
-        encoded = model.encode(batch.features, batch.feature_lens)
-        if "asr" in encoded:
-            enc = encoded["asr"]
-            ids = search(enc.out, enc.lens, model, "asr", method, beam, blank_penalty_asr, max_sym_per_frame)
-            out.asr.update(zip(batch.cut_ids, src_tok.decode(ids)))
-        if "st" in encoded and tgt_tok is not None:
-            enc = encoded["st"]
-            for penalty in blank_penalties_st:
-                ids = search(enc.out, enc.lens, model, "st", method, beam, penalty, max_sym_per_frame)
-                out.st[penalty].update(zip(batch.cut_ids, tgt_tok.decode(ids)))
+        hyps = search_heads(runtime, batch.features, batch.feature_lens, penalties, method, beam, max_sym_per_frame)
+        if "asr" in hyps:
+            out.asr.update(zip(batch.cut_ids, src_tok.decode(hyps["asr"][blank_penalty_asr])))
+        for penalty, ids in hyps.get("st", {}).items():
+            out.st[penalty].update(zip(batch.cut_ids, tgt_tok.decode(ids)))
     out.compute_seconds = time.perf_counter() - start
     return out
 

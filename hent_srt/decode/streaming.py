@@ -18,11 +18,12 @@ The last, partial encoder chunk is padded and masked (the chunk-masked forward p
 chunk the same way, see ``ChunkCausalDepthwiseConv1d.forward``).
 
 The computations go through a :class:`StreamingGraphs` object: :class:`ModelGraphs` runs a PyTorch
-:class:`HentSrt`; ``hent_srt.export_streaming`` provides the same graphs traced to TorchScript with the chunking
-baked in, so one decoder serves both.
+:class:`HentSrt`; :class:`hent_srt.decode.runtimes.TorchScriptStreamingGraphs` runs the same graphs traced to
+TorchScript with the chunking baked in (``hent-srt export --streaming``), so one decoder serves both. The greedy
+search is the one frame loop of :mod:`hent_srt.decode.greedy`, resumed on each new chunk.
 
 Equality with simulated streaming. For every utterance, the tokens equal those of
-:func:`hent_srt.decode.search.greedy_search` (same blank penalty and ``max_sym_per_frame``) on
+:func:`hent_srt.decode.greedy.greedy_search` (same blank penalty and ``max_sym_per_frame``) on
 ``model.encode(x, x_lens, C, L, C_st, L_st)`` computed for that utterance alone (batch of one), up to float
 rounding of the encoder output (about 1e-5: an argmax tie closer than that may break the other way).
 
@@ -40,7 +41,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from hent_srt.decode.search import apply_blank_penalty
+from hent_srt.decode.greedy import GreedyHyps, greedy_advance
+from hent_srt.decode.step import TransducerStep, check_penalty, check_positive_int, start_context
 from hent_srt.model.hent import HentSrt
 from hent_srt.model.zipformer import STATES_PER_LAYER, Zipformer2
 
@@ -137,11 +139,8 @@ class StreamingGraphs(Protocol):
     def encoder_proj(self, task: str, frames: Tensor) -> Tensor:
         """Encoder output frames (..., D_out) → task joiner's encoder projection (..., J)."""
 
-    def predict(self, task: str, contexts: Tensor) -> Tensor:
-        """contexts (N, context_size) int64 → projected predictor output (N, J)."""
-
-    def join(self, task: str, encoder_out: Tensor, decoder_out: Tensor) -> Tensor:
-        """Projected (N, J), (N, J) → logits (N, V_task)."""
+    def step(self, task: str) -> TransducerStep:
+        """The predictor step and joiner of ``task`` (:class:`hent_srt.decode.step.TransducerStep`)."""
 
 
 class ModelGraphs:
@@ -175,7 +174,7 @@ class ModelGraphs:
         self.tasks = tuple(cfg.tasks)
         self.feature_dim = cfg.feature_dim
         self.context_size = cfg.context_size
-        self.blank_id = next(iter(model.heads.values())).predictor.blank_id
+        self.blank_id = next(iter(model.heads.values())).blank_id
         self.device = next(model.parameters()).device
         self.tap = cfg.st_tap_stack if self.st is not None else None
 
@@ -209,22 +208,19 @@ class ModelGraphs:
         return result[0], result[1], result[2], (result[3] if tap is not None else None)
 
     def encoder_proj(self, task: str, frames: Tensor) -> Tensor:
-        return self.model.heads[task].joiner.encoder_proj(frames)
+        return self.model.heads[task].project_encoder(frames)
 
-    def predict(self, task: str, contexts: Tensor) -> Tensor:
-        head = self.model.heads[task]
-        return head.joiner.decoder_proj(head.predictor(contexts, need_pad=False)).squeeze(1)
-
-    def join(self, task: str, encoder_out: Tensor, decoder_out: Tensor) -> Tensor:
-        return self.model.heads[task].joiner(encoder_out, decoder_out, project_input=False)
+    def step(self, task: str) -> TransducerStep:
+        return self.model.heads[task]
 
 
 @dataclass
 class Hypothesis:
     """A greedy hypothesis carried across chunks: tokens, their emission times (seconds, see the module
-    docstring), the predictor context (last ``context_size`` tokens) and its projected predictor output (J,)."""
+    docstring), the predictor context (last ``context_size`` tokens, (context_size,) int64) and its projected
+    predictor output (J,), computed when the first frames arrive."""
 
-    context: list[int]
+    context: Tensor
     tokens: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     decoder_out: Tensor | None = None
@@ -242,7 +238,8 @@ class Stream:
     def __init__(self, stream_id: str, feature_dim: int, searches: Sequence[tuple[str, float]], start: list[int]):
         self.stream_id = stream_id
         self.feature_dim = feature_dim
-        self.hyps: dict[tuple[str, float], Hypothesis] = {key: Hypothesis(list(start)) for key in searches}
+        self.hyps: dict[tuple[str, float], Hypothesis] = {
+            key: Hypothesis(torch.tensor(start, dtype=torch.int64)) for key in searches}
         self.num_frames = 0  # feature frames received
         self.finished = False  # no more input
         self._features: list[Tensor] = []
@@ -366,18 +363,17 @@ class StreamingDecoder:
             self.graphs = model
         self.asr = self.graphs.asr
         self.st = self.graphs.st
-        for name, value in (("max_sym_per_frame_asr", max_sym_per_frame_asr),
-                            ("max_sym_per_frame_st", max_sym_per_frame_st)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_positive_int("max_sym_per_frame_asr", max_sym_per_frame_asr)
+        check_positive_int("max_sym_per_frame_st", max_sym_per_frame_st)
         if not frame_shift > 0:
             raise ValueError(f"frame_shift must be > 0 seconds, got {frame_shift}")
         penalties_st = tuple(blank_penalties_st)
         tasks = self.graphs.tasks
         if "st" in tasks and not penalties_st:
             raise ValueError("blank_penalties_st needs at least one value")
-        for p in (blank_penalty_asr, *penalties_st):
-            apply_blank_penalty(torch.zeros(1, 2), p)  # validates the number
+        check_penalty(blank_penalty_asr, "blank_penalty_asr")
+        for p in penalties_st:
+            check_penalty(p, "blank_penalties_st")
         self.max_sym = {"asr": max_sym_per_frame_asr, "st": max_sym_per_frame_st}
         self.searches: list[tuple[str, float]] = []
         if "asr" in tasks:
@@ -394,7 +390,7 @@ class StreamingDecoder:
     def new_stream(self, stream_id: str = "") -> Stream:
         """A fresh stream with zero caches."""
         graphs = self.graphs
-        start = [-1] * (graphs.context_size - 1) + [graphs.blank_id]
+        start = start_context(graphs.context_size, graphs.blank_id)
         stream = Stream(stream_id, graphs.feature_dim, self.searches, start)
         stream.front_cache = graphs.front_init(1)
         stream.asr_states = graphs.encoder_init("asr", 1)
@@ -549,37 +545,25 @@ class StreamingDecoder:
 
     def _greedy(self, key: tuple[str, float], streams: Sequence[Stream], frames: Sequence[Tensor]) -> None:
         """Greedy search of ``key`` = (task, blank penalty) over new frames [(n_i, C)] of each stream, continuing
-        each hypothesis (the same decisions as :func:`hent_srt.decode.search.greedy_search`)."""
+        each hypothesis with :func:`hent_srt.decode.greedy.greedy_advance`; new tokens get the stream's
+        current audio end as their time."""
         task, penalty = key
-        graphs = self.graphs
-        max_sym = self.max_sym[task]
         lens = torch.tensor([f.shape[0] for f in frames], dtype=torch.int64, device=self.device)
         num_frames = int(lens.max())
         if num_frames == 0:
             return
-        enc = graphs.encoder_proj(task, _pad_rows(frames, num_frames))  # (N, T, J)
+        step = self.graphs.step(task)
+        enc = self.graphs.encoder_proj(task, _pad_rows(frames, num_frames))  # (N, T, J)
         hyps = [s.hyps[key] for s in streams]
-        contexts = torch.tensor([h.context for h in hyps], dtype=torch.int64, device=self.device)  # (N, c)
+        contexts = torch.stack([h.context for h in hyps]).to(self.device)  # (N, context_size)
         missing = [i for i, h in enumerate(hyps) if h.decoder_out is None]
         if missing:
-            fresh = graphs.predict(task, contexts[missing])
-            for i, d in zip(missing, fresh):
+            for i, d in zip(missing, step.predict(contexts[missing])):
                 hyps[i].decoder_out = d
-        dec = torch.stack([h.decoder_out for h in hyps])  # (N, J)
-        for t in range(num_frames):
-            rows = torch.nonzero(lens > t).squeeze(1)
-            for _ in range(max_sym):
-                logits = graphs.join(task, enc[rows, t], dec[rows])  # (R, V)
-                tokens = apply_blank_penalty(logits, penalty, graphs.blank_id).argmax(dim=-1)
-                emitted = tokens != graphs.blank_id
-                rows, tokens = rows[emitted], tokens[emitted]
-                if rows.numel() == 0:
-                    break
-                for row, token in zip(rows.tolist(), tokens.tolist()):
-                    hyps[row].tokens.append(token)
-                    hyps[row].times.append(streams[row].audio_end)
-                contexts[rows] = torch.cat([contexts[rows, 1:], tokens.unsqueeze(1)], dim=1)
-                dec[rows] = graphs.predict(task, contexts[rows])
-        for i, h in enumerate(hyps):
-            h.context = contexts[i].tolist()
-            h.decoder_out = dec[i]
+        batch = GreedyHyps([h.tokens for h in hyps], contexts, torch.stack([h.decoder_out for h in hyps]))
+        emitted_before = [len(h.tokens) for h in hyps]
+        greedy_advance(step, batch, enc, lens, penalty, self.max_sym[task])
+        for i, (h, s) in enumerate(zip(hyps, streams)):
+            h.times += [s.audio_end] * (len(h.tokens) - emitted_before[i])
+            h.context = batch.contexts[i]
+            h.decoder_out = batch.decoder_out[i]

@@ -281,14 +281,28 @@ class CompactRelPositionalEncoding(nn.Module):
         return self.dropout(pos_emb)
 
 
-def _rel_to_abs(pos_scores: Tensor, num_keys: int) -> Tensor:
+def rel_shift_strided(pos_scores: Tensor, num_keys: int) -> Tensor:
     """pos_scores (H, B, T, N) indexed by relative offset -> (H, B, T, num_keys) with
     ``out[..., i, j] = pos_scores[..., i, T - 1 - i + j]`` (offset j - i, or j - L - i with L cached
-    keys), as icefall's ``as_strided`` expression."""
+    keys), as icefall's ``as_strided`` expression (a view: no copy)."""
     h, b, t, _ = pos_scores.shape
     pos_scores = pos_scores.contiguous()
     s0, s1, s2, s3 = pos_scores.stride()
     return pos_scores.as_strided((h, b, t, num_keys), (s0, s1, s2 - s3, s3), storage_offset=s3 * (t - 1))
+
+
+def rel_shift_gather(pos_scores: Tensor, num_keys: int) -> Tensor:
+    """The values of :func:`rel_shift_strided` computed with ``gather``: its indices are tensors built from the
+    input's shape, so a traced graph (TorchScript, ONNX) follows the input length, whereas a trace of
+    ``as_strided`` bakes in the strides of the traced length."""
+    heads, batch, seq_len, _ = pos_scores.shape
+    rows = torch.arange(seq_len - 1, -1, -1, device=pos_scores.device).unsqueeze(1)
+    cols = torch.arange(num_keys, device=pos_scores.device).unsqueeze(0)
+    index = (rows + cols).expand(heads, batch, seq_len, num_keys)
+    return torch.gather(pos_scores, 3, index)
+
+
+REL_SHIFTS = {"strided": rel_shift_strided, "gather": rel_shift_gather}
 
 
 class RelPositionMultiheadAttentionWeights(nn.Module):
@@ -297,7 +311,8 @@ class RelPositionMultiheadAttentionWeights(nn.Module):
     in_proj gives queries q and keys k (``query_head_dim`` per head, init scale query_head_dim^-1/4)
     and positional queries p (``pos_head_dim`` per head). With P = linear_pos(pos_emb),
     ``score[h, b, i, j] = q_i . k_j + p_i . P[offset(j - i)]``; masked positions are set to -1000;
-    weights = softmax over j. Shapes: x (T, B, C) -> (H, B, T, T_keys).
+    weights = softmax over j. Shapes: x (T, B, C) -> (H, B, T, T_keys). ``rel_shift`` names the function that
+    turns scores by offset into scores by key (:data:`REL_SHIFTS`; same values, "gather" for tracing).
     """
 
     def __init__(
@@ -309,9 +324,13 @@ class RelPositionMultiheadAttentionWeights(nn.Module):
         pos_head_dim: int,
         dropout: float = 0.0,
         pos_emb_skip_rate: FloatLike = 0.0,
+        rel_shift: str = "strided",
     ) -> None:
         super().__init__()
+        if rel_shift not in REL_SHIFTS:
+            raise ValueError(f"rel_shift must be one of {sorted(REL_SHIFTS)}, got {rel_shift!r}")
         self.embed_dim = embed_dim
+        self.rel_shift = rel_shift
         self.num_heads = num_heads
         self.query_head_dim = query_head_dim
         self.pos_head_dim = pos_head_dim
@@ -362,7 +381,7 @@ class RelPositionMultiheadAttentionWeights(nn.Module):
         if use_pos:
             pos = self.linear_pos(pos_emb)
             pos = pos.reshape(pos.shape[0], pos.shape[1], h, self.pos_head_dim).permute(2, 0, 3, 1)
-            scores = scores + _rel_to_abs(torch.matmul(p, pos), num_keys)
+            scores = scores + REL_SHIFTS[self.rel_shift](torch.matmul(p, pos), num_keys)
         if self.training and random.random() < 0.1:
             scores = penalize_abs_values_gt(scores, limit=25.0, penalty=1.0e-04)
         if attn_mask is not None:
@@ -489,6 +508,7 @@ class Zipformer2EncoderLayer(nn.Module):
         cnn_module_kernel: int = 31,
         causal: bool = False,
         pos_emb_skip_rate: FloatLike = 0.0,
+        rel_shift: str = "strided",
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
@@ -508,6 +528,7 @@ class Zipformer2EncoderLayer(nn.Module):
             pos_head_dim=pos_head_dim,
             dropout=0.0,
             pos_emb_skip_rate=pos_emb_skip_rate,
+            rel_shift=rel_shift,
         )
         self.self_attn1 = SelfAttention(embed_dim, num_heads, value_head_dim)
         self.self_attn2 = SelfAttention(embed_dim, num_heads, value_head_dim)
@@ -803,6 +824,9 @@ class Zipformer2(nn.Module):
             training; -1 means no chunking / unlimited left context. Default for a causal model:
             (16, 32, 64, -1) and (64, 128, 256, -1); (-1,) otherwise.
         pos_emb_skip_rate: probability of dropping the positional scores in training (0 in HENT-SRT).
+        rel_shift: "strided" (icefall's ``as_strided``, the default) or "gather" (the same values with
+            indices that a trace follows for every length; for TorchScript/ONNX export), see
+            :meth:`set_rel_shift`.
     """
 
     def __init__(
@@ -826,6 +850,7 @@ class Zipformer2(nn.Module):
         chunk_size: Sequence[int] | None = None,
         left_context_frames: Sequence[int] | None = None,
         pos_emb_skip_rate: FloatLike = 0.0,
+        rel_shift: str = "strided",
     ) -> None:
         super().__init__()
         downsampling_factor = tuple(downsampling_factor) if not isinstance(downsampling_factor, int) else (
@@ -874,6 +899,7 @@ class Zipformer2(nn.Module):
                 cnn_module_kernel=self.cnn_module_kernel[i],
                 causal=causal,
                 pos_emb_skip_rate=pos_emb_skip_rate,
+                rel_shift=rel_shift,
             )
             encoder: nn.Module = Zipformer2Encoder(
                 layer,
@@ -894,6 +920,20 @@ class Zipformer2(nn.Module):
             # Kept (frozen) so that parameter counts and checkpoints match icefall, which builds it
             # even when the output is not downsampled.
             self.downsample_output.bias.requires_grad_(False)
+
+    @property
+    def rel_shift(self) -> str:
+        """The relative-shift variant of every attention module (see the class docstring)."""
+        return next(m.rel_shift for m in self.modules() if isinstance(m, RelPositionMultiheadAttentionWeights))
+
+    def set_rel_shift(self, rel_shift: str) -> None:
+        """Switch every attention module to the relative-shift variant ``rel_shift`` (a key of
+        :data:`REL_SHIFTS`); the values computed do not change."""
+        if rel_shift not in REL_SHIFTS:
+            raise ValueError(f"rel_shift must be one of {sorted(REL_SHIFTS)}, got {rel_shift!r}")
+        for module in self.modules():
+            if isinstance(module, RelPositionMultiheadAttentionWeights):
+                module.rel_shift = rel_shift
 
     def _validate(self) -> None:
         for name in ("encoder_dim", "num_encoder_layers", "query_head_dim", "pos_head_dim", "value_head_dim",

@@ -1,4 +1,7 @@
-"""Tests for greedy search, modified beam search and the blank penalty, on toys with known answers."""
+"""Tests for greedy search, modified beam search and the blank penalty, on toys with known answers.
+
+The toys implement the transducer step interface (:mod:`hent_srt.decode.step`) directly: the predictor output
+is the one-hot code of the whole context and the joiner reads a table indexed by (frame content, context)."""
 
 import itertools
 import math
@@ -7,29 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from hent_srt.decode.search import apply_blank_penalty, greedy_search, modified_beam_search
-from hent_srt.model.joiner import Joiner
-from hent_srt.model.predictor import StatelessPredictor
+from hent_srt.config import ModelConfig
+from hent_srt.decode.beam import modified_beam_search
+from hent_srt.decode.greedy import greedy_search
+from hent_srt.decode.step import apply_blank_penalty, start_contexts
+from hent_srt.model.hent import TaskHead
 
 NEG = -1  # "no token" id that fills the start context
-
-
-class ToyPredictor(nn.Module):
-    """Output = one-hot of the whole context (ids shifted by one so that -1 is representable)."""
-
-    def __init__(self, vocab_size: int, context_size: int):
-        super().__init__()
-        self.vocab_size = vocab_size
-        self.blank_id = 0
-        self.context_size = context_size
-        self.num_contexts = (vocab_size + 1) ** context_size
-
-    def forward(self, y: torch.Tensor, need_pad: bool = False) -> torch.Tensor:
-        assert not need_pad and y.size(1) == self.context_size
-        index = torch.zeros(y.size(0), dtype=torch.int64)
-        for i in range(self.context_size):
-            index = index * (self.vocab_size + 1) + (y[:, i] + 1)
-        return nn.functional.one_hot(index, self.num_contexts).float().unsqueeze(1)
 
 
 def context_index(context: tuple, vocab_size: int) -> int:
@@ -39,17 +26,25 @@ def context_index(context: tuple, vocab_size: int) -> int:
     return index
 
 
-class ToyJoiner(nn.Module):
-    """Logits = table[frame content, context]: frames are one-hot over frame contents."""
+class ToyStep:
+    """predict = one-hot of the whole context (ids shifted by one so that -1 is representable);
+    join(frame, context) = table[frame content, context]: frames are one-hot over frame contents."""
 
-    def __init__(self, table: torch.Tensor):
-        super().__init__()
+    def __init__(self, vocab_size: int, context_size: int, table: torch.Tensor | None = None):
+        self.vocab_size = vocab_size
+        self.blank_id = 0
+        self.context_size = context_size
+        self.num_contexts = (vocab_size + 1) ** context_size
         self.table = table  # (F, num_contexts, V)
-        self.encoder_proj = nn.Identity()
-        self.decoder_proj = nn.Identity()
 
-    def forward(self, enc, dec, project_input=True):
-        assert not project_input
+    def predict(self, contexts: torch.Tensor) -> torch.Tensor:
+        assert contexts.size(1) == self.context_size
+        index = torch.zeros(contexts.size(0), dtype=torch.int64)
+        for i in range(self.context_size):
+            index = index * (self.vocab_size + 1) + (contexts[:, i] + 1)
+        return nn.functional.one_hot(index, self.num_contexts).float()
+
+    def join(self, enc: torch.Tensor, dec: torch.Tensor) -> torch.Tensor:
         return torch.einsum("nf,nc,fcv->nv", enc, dec, self.table)
 
 
@@ -67,21 +62,22 @@ def batch(utterances: list, num_contents: int):
     return enc, torch.tensor([len(u) for u in utterances], dtype=torch.int64)
 
 
-def counter_toy(vocab_size: int, context_size: int):
+def counter_toy(vocab_size: int, context_size: int) -> ToyStep:
     """Frame content x: emit last + 1 while last < x (last = last token, 0 at the start), else blank."""
-    predictor = ToyPredictor(vocab_size, context_size)
-    table = torch.zeros(vocab_size, predictor.num_contexts, vocab_size)
+    step = ToyStep(vocab_size, context_size)
+    step.table = torch.zeros(vocab_size, step.num_contexts, vocab_size)
     for context in itertools.product(range(-1, vocab_size), repeat=context_size):
         last = max(context[-1], 0)
         for x in range(vocab_size):
-            table[x, context_index(context, vocab_size), last + 1 if last < x else 0] = 5.0
-    return predictor, ToyJoiner(table)
+            step.table[x, context_index(context, vocab_size), last + 1 if last < x else 0] = 5.0
+    return step
 
 
-def random_toy(vocab_size: int, context_size: int, num_contents: int, seed: int):
+def random_toy(vocab_size: int, context_size: int, num_contents: int, seed: int) -> ToyStep:
     torch.manual_seed(seed)
-    predictor = ToyPredictor(vocab_size, context_size)
-    return predictor, ToyJoiner(torch.randn(num_contents, predictor.num_contexts, vocab_size) * 2)
+    step = ToyStep(vocab_size, context_size)
+    step.table = torch.randn(num_contents, step.num_contexts, vocab_size) * 2
+    return step
 
 
 def brute_force_best(contents, table, vocab_size, context_size, penalty, length_norm):
@@ -107,7 +103,7 @@ def brute_force_best(contents, table, vocab_size, context_size, penalty, length_
 
 @pytest.mark.parametrize("context_size", [1, 2])
 def test_greedy_counter_toy_known_answers(context_size):
-    predictor, joiner = counter_toy(vocab_size=7, context_size=context_size)
+    step = counter_toy(vocab_size=7, context_size=context_size)
     enc, lens = batch([[2, 2, 5, 5], [3, 0, 0], [6]], num_contents=7)
     expected = {
         1: [[1, 2, 3, 4], [1], [1]],
@@ -115,13 +111,13 @@ def test_greedy_counter_toy_known_answers(context_size):
         10: [[1, 2, 3, 4, 5], [1, 2, 3], [1, 2, 3, 4, 5, 6]],
     }
     for max_sym, hyps in expected.items():
-        assert greedy_search(enc, lens, predictor, joiner, max_sym_per_frame=max_sym) == hyps
+        assert greedy_search(step, enc, lens, max_sym_per_frame=max_sym) == hyps
 
 
 def test_beam_counter_toy_known_answer():
-    predictor, joiner = counter_toy(vocab_size=7, context_size=2)
+    step = counter_toy(vocab_size=7, context_size=2)
     enc, lens = batch([[2, 2, 5, 5], [3, 0, 0]], num_contents=7)
-    assert modified_beam_search(enc, lens, predictor, joiner, beam=4) == [[1, 2, 3, 4], [1]]
+    assert modified_beam_search(step, enc, lens, beam=4) == [[1, 2, 3, 4], [1]]
 
 
 def hand_toy():
@@ -130,27 +126,28 @@ def hand_toy():
     Greedy takes blank on both frames: [] with probability 0.5 * 0.5 = 0.25. But
     P([a]) = 0.3 * 0.9 (a, blank) + 0.5 * 0.25 (blank, a) = 0.395, the most probable sequence.
     """
-    predictor = ToyPredictor(vocab_size=3, context_size=1)
-    table = torch.full((2, predictor.num_contexts, 3), math.log(1 / 3))
+    step = ToyStep(vocab_size=3, context_size=1)
+    table = torch.full((2, step.num_contexts, 3), math.log(1 / 3))
     after_start, after_a, after_b = (context_index((t,), 3) for t in (0, 1, 2))
     table[0, after_start] = torch.tensor([0.5, 0.3, 0.2]).log()
     table[1, after_start] = torch.tensor([0.5, 0.25, 0.25]).log()
     table[1, after_a] = torch.tensor([0.9, 0.06, 0.04]).log()
     table[1, after_b] = torch.tensor([0.5, 0.25, 0.25]).log()
+    step.table = table
     enc, lens = batch([[0, 1]], num_contents=2)
-    return enc, lens, predictor, ToyJoiner(table)
+    return enc, lens, step
 
 
 def test_hand_toy_beam_beats_greedy_and_penalty_flips_greedy():
-    enc, lens, predictor, joiner = hand_toy()
-    assert greedy_search(enc, lens, predictor, joiner) == [[]]
+    enc, lens, step = hand_toy()
+    assert greedy_search(step, enc, lens) == [[]]
     for length_norm in (True, False):
-        assert modified_beam_search(enc, lens, predictor, joiner, beam=4, length_norm=length_norm) == [[1]]
+        assert modified_beam_search(step, enc, lens, beam=4, length_norm=length_norm) == [[1]]
     # Frame 0 emits a once the penalty exceeds log(0.5/0.3) = 0.51; frame 1 after a once it exceeds
     # log(0.9/0.06) = 2.71.
-    assert greedy_search(enc, lens, predictor, joiner, blank_penalty=0.4) == [[]]
-    assert greedy_search(enc, lens, predictor, joiner, blank_penalty=1.0) == [[1]]
-    assert greedy_search(enc, lens, predictor, joiner, blank_penalty=3.0) == [[1, 1]]
+    assert greedy_search(step, enc, lens, blank_penalty=0.4) == [[]]
+    assert greedy_search(step, enc, lens, blank_penalty=1.0) == [[1]]
+    assert greedy_search(step, enc, lens, blank_penalty=3.0) == [[1, 1]]
 
 
 @pytest.mark.parametrize("context_size", [1, 2])
@@ -158,14 +155,12 @@ def test_hand_toy_beam_beats_greedy_and_penalty_flips_greedy():
 @pytest.mark.parametrize("length_norm", [True, False])
 def test_wide_beam_equals_brute_force(context_size, penalty, length_norm):
     vocab_size, num_contents = 3, 4
-    predictor, joiner = random_toy(vocab_size, context_size, num_contents, seed=11 + context_size)
+    step = random_toy(vocab_size, context_size, num_contents, seed=11 + context_size)
     utterances = [[0, 3, 1, 2], [2, 2, 1], [1, 0]]
     enc, lens = batch(utterances, num_contents)
-    got = modified_beam_search(
-        enc, lens, predictor, joiner, beam=1000, blank_penalty=penalty, length_norm=length_norm
-    )
+    got = modified_beam_search(step, enc, lens, beam=1000, blank_penalty=penalty, length_norm=length_norm)
     expected = [
-        brute_force_best(u, joiner.table, vocab_size, context_size, penalty, length_norm) for u in utterances
+        brute_force_best(u, step.table, vocab_size, context_size, penalty, length_norm) for u in utterances
     ]
     assert got == expected
 
@@ -173,20 +168,17 @@ def test_wide_beam_equals_brute_force(context_size, penalty, length_norm):
 @pytest.mark.parametrize("context_size", [1, 2])
 @pytest.mark.parametrize("penalty", [0.0, 1.5])
 def test_beam_one_equals_greedy_one_symbol_per_frame(context_size, penalty):
-    predictor, joiner = random_toy(vocab_size=4, context_size=context_size, num_contents=5, seed=3)
+    step = random_toy(vocab_size=4, context_size=context_size, num_contents=5, seed=3)
     torch.manual_seed(4)
     utterances = [torch.randint(0, 5, (n,)).tolist() for n in (7, 3, 5)]
     enc, lens = batch(utterances, 5)
-    greedy = greedy_search(enc, lens, predictor, joiner, blank_penalty=penalty)
-    assert modified_beam_search(enc, lens, predictor, joiner, beam=1, blank_penalty=penalty) == greedy
+    greedy = greedy_search(step, enc, lens, blank_penalty=penalty)
+    assert modified_beam_search(step, enc, lens, beam=1, blank_penalty=penalty) == greedy
     assert sum(len(h) for h in greedy) > 0
 
 
-def _one_by_one(search, enc, lens, predictor, joiner, **kwargs):
-    return [
-        search(enc[b : b + 1, : lens[b]], lens[b : b + 1], predictor, joiner, **kwargs)[0]
-        for b in range(enc.size(0))
-    ]
+def _one_by_one(search, step, enc, lens, **kwargs):
+    return [search(step, enc[b : b + 1, : lens[b]], lens[b : b + 1], **kwargs)[0] for b in range(enc.size(0))]
 
 
 @pytest.mark.parametrize(
@@ -199,15 +191,15 @@ def _one_by_one(search, enc, lens, predictor, joiner, **kwargs):
     ],
 )
 def test_batched_equals_one_by_one_on_toy(search, kwargs):
-    predictor, joiner = random_toy(vocab_size=4, context_size=2, num_contents=5, seed=7)
+    step = random_toy(vocab_size=4, context_size=2, num_contents=5, seed=7)
     torch.manual_seed(8)
     utterances = [torch.randint(0, 5, (n,)).tolist() for n in (6, 1, 4, 6)]
     enc, lens = batch(utterances, 5)
     enc = torch.cat([enc, enc[:1]])  # an utterance with no frames at all
     lens = torch.cat([lens, torch.tensor([0])])
-    batched = search(enc, lens, predictor, joiner, **kwargs)
+    batched = search(step, enc, lens, **kwargs)
     assert batched[-1] == []
-    assert batched == _one_by_one(search, enc, lens, predictor, joiner, **kwargs)
+    assert batched == _one_by_one(search, step, enc, lens, **kwargs)
     assert any(batched)
 
 
@@ -215,19 +207,18 @@ def test_batched_equals_one_by_one_on_toy(search, kwargs):
 def test_blank_penalty_never_reduces_emissions(max_sym):
     """Toy where the blank-versus-token margin depends on the frame only: emissions grow with the penalty."""
     vocab_size, context_size, num_contents = 5, 2, 6
-    predictor = ToyPredictor(vocab_size, context_size)
+    step = ToyStep(vocab_size, context_size)
     torch.manual_seed(9)
-    table = torch.empty(num_contents, predictor.num_contexts, vocab_size)
+    step.table = torch.empty(num_contents, step.num_contexts, vocab_size)
     for f in range(num_contents):
         blank, tokens = torch.randn(1) * 2, torch.randn(vocab_size - 1)
-        for c in range(predictor.num_contexts):
-            table[f, c] = torch.cat([blank, tokens[torch.randperm(vocab_size - 1)]])
-    joiner = ToyJoiner(table)
+        for c in range(step.num_contexts):
+            step.table[f, c] = torch.cat([blank, tokens[torch.randperm(vocab_size - 1)]])
     utterances = [torch.randint(0, num_contents, (n,)).tolist() for n in (8, 5, 8)]
     enc, lens = batch(utterances, num_contents)
     counts = []
     for penalty in torch.linspace(-8, 8, 33).tolist():
-        hyps = greedy_search(enc, lens, predictor, joiner, blank_penalty=penalty, max_sym_per_frame=max_sym)
+        hyps = greedy_search(step, enc, lens, blank_penalty=penalty, max_sym_per_frame=max_sym)
         counts.append([len(h) for h in hyps])
     for previous, current in itertools.pairwise(counts):
         assert all(c >= p for p, c in zip(previous, current))
@@ -235,23 +226,37 @@ def test_blank_penalty_never_reduces_emissions(max_sym):
     assert counts[-1] == [max_sym * n for n in (8, 5, 8)]
 
 
-def test_real_predictor_and_joiner():
+def real_head(vocab_size: int = 12, encoder_dim: int = 8) -> TaskHead:
+    cfg = ModelConfig(decoder_dim=16, joiner_dim=16, context_size=2)
+    return TaskHead(cfg, encoder_dim=encoder_dim, vocab_size=vocab_size, use_ctc=False).eval()
+
+
+def test_real_task_head_is_a_step():
     torch.manual_seed(10)
-    predictor = StatelessPredictor(vocab_size=12, decoder_dim=16, context_size=2).eval()
-    joiner = Joiner(encoder_dim=8, decoder_dim=16, joiner_dim=16, vocab_size=12).eval()
+    head = real_head()
     with torch.no_grad():
-        joiner.output_linear.bias[0] = -1.0  # emit some tokens from a random model
-    enc = torch.randn(3, 9, 8) * 3
+        head.joiner.output_linear.bias[0] = -1.0  # emit some tokens from a random model
+        enc = head.project_encoder(torch.randn(3, 9, 8) * 3)
     lens = torch.tensor([9, 4, 7])
-    greedy = greedy_search(enc, lens, predictor, joiner, max_sym_per_frame=2)
-    assert greedy == _one_by_one(greedy_search, enc, lens, predictor, joiner, max_sym_per_frame=2)
-    beam = modified_beam_search(enc, lens, predictor, joiner, beam=4)
-    assert beam == _one_by_one(modified_beam_search, enc, lens, predictor, joiner, beam=4)
-    assert modified_beam_search(enc, lens, predictor, joiner, beam=1) == greedy_search(
-        enc, lens, predictor, joiner
-    )
+    greedy = greedy_search(head, enc, lens, max_sym_per_frame=2)
+    assert greedy == _one_by_one(greedy_search, head, enc, lens, max_sym_per_frame=2)
+    beam = modified_beam_search(head, enc, lens, beam=4)
+    assert beam == _one_by_one(modified_beam_search, head, enc, lens, beam=4)
+    assert modified_beam_search(head, enc, lens, beam=1) == greedy_search(head, enc, lens)
     assert all(0 < token < 12 for hyp in greedy + beam for token in hyp)
     assert all(len(h) <= n for h, n in zip(beam, lens.tolist()))
+    # predict is the predictor's one-step output through the joiner's decoder projection
+    contexts = torch.tensor([[-1, 0], [3, 5]])
+    with torch.no_grad():
+        expected = head.joiner.decoder_proj(head.predictor(contexts, need_pad=False)).squeeze(1)
+        assert torch.equal(head.predict(contexts), expected)
+
+
+def test_start_contexts():
+    assert start_contexts(2, 3, 0).tolist() == [[-1, -1, 0], [-1, -1, 0]]
+    assert start_contexts(1, 1, 4).tolist() == [[4]]
+    with pytest.raises(ValueError, match="context_size"):
+        start_contexts(1, 0, 0)
 
 
 def test_apply_blank_penalty():
@@ -274,18 +279,15 @@ def test_apply_blank_penalty():
         ({"beam": 0}, "beam"),
         ({"max_sym_per_frame": 0}, "max_sym_per_frame"),
         ({"blank_penalty": float("inf")}, "blank_penalty"),
-        ({"encoder_out": torch.randn(4, 8)}, "encoder_out"),
-        ({"encoder_out": torch.randn(2, 4, 5)}, "encoder_proj"),
+        ({"encoder_out": torch.randn(4, 16)}, "encoder_out"),
         ({"encoder_out_lens": torch.tensor([4, 4, 4])}, "encoder_out_lens"),
         ({"encoder_out_lens": torch.tensor([4, 5])}, "encoder_out_lens"),
         ({"encoder_out_lens": torch.tensor([4.0, 3.0])}, "encoder_out_lens"),
     ],
 )
 def test_invalid_arguments_raise(change, match):
-    predictor = StatelessPredictor(vocab_size=6, decoder_dim=8).eval()
-    joiner = Joiner(encoder_dim=8, decoder_dim=8, joiner_dim=8, vocab_size=6).eval()
-    args = {"encoder_out": torch.randn(2, 4, 8), "encoder_out_lens": torch.tensor([4, 2])}
+    args = {"encoder_out": torch.randn(2, 4, 16), "encoder_out_lens": torch.tensor([4, 2])}
     args.update(change)
     search = greedy_search if "max_sym_per_frame" in change else modified_beam_search
     with pytest.raises(ValueError, match=match):
-        search(predictor=predictor, joiner=joiner, **args)
+        search(real_head(vocab_size=6), **args)

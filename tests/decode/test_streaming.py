@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hent_srt.config import EncoderConfig, ModelConfig
-from hent_srt.decode.search import greedy_search
+from hent_srt.decode.greedy import greedy_search
 from hent_srt.decode.streaming import StreamingDecoder, resolve_chunking, stack_states, unstack_states
 from hent_srt.model.hent import build_model
 
@@ -51,9 +51,8 @@ def setup():
     with torch.no_grad():
         enc = model.encode(feats[-1].unsqueeze(0), torch.tensor([feats[-1].shape[0]]))
         for task, head in model.heads.items():
-            dec = head.joiner.decoder_proj(head.predictor(torch.tensor([[-1, 0]]), need_pad=False)).squeeze(1)
-            logits = head.joiner(head.joiner.encoder_proj(enc[task].out[0]), dec.expand(enc[task].out.shape[1], -1),
-                                 project_input=False)
+            dec = head.predict(torch.tensor([[-1, 0]]))
+            logits = head.join(head.project_encoder(enc[task].out[0]), dec.expand(enc[task].out.shape[1], -1))
             margin = logits[:, 0] - logits[:, 1:].max(dim=-1).values
             penalties[task] = round(float(margin.median()), 3)
     return model, feats, penalties
@@ -64,7 +63,7 @@ def simulated(model, x, task, penalty, max_sym):
     with torch.no_grad():
         enc = model.encode(x.unsqueeze(0), torch.tensor([x.shape[0]]), ASR_CHUNK, ASR_LEFT, ST_CHUNK, ST_LEFT)[task]
         head = model.heads[task]
-        return greedy_search(enc.out, enc.lens, head.predictor, head.joiner, penalty, max_sym)[0]
+        return greedy_search(head, head.project_encoder(enc.out), enc.lens, penalty, max_sym)[0]
 
 
 def test_streaming_equals_simulated_streaming_for_both_tasks(setup):
@@ -164,8 +163,9 @@ def test_streaming_torchscript_export_gives_the_pytorch_streaming_hypotheses(set
     """model-streaming.pt (chunking baked in, traced on two streams) decodes five concurrent streams of other
     lengths, and one stream alone, to the PyTorch streaming decoder's tokens and times; the encoder outputs
     agree to float rounding."""
+    from hent_srt.decode.runtimes import load_streaming_torchscript
     from hent_srt.decode.streaming import ModelGraphs
-    from hent_srt.export_streaming import export_streaming_torchscript, load_streaming_torchscript
+    from hent_srt.export.streaming import export_streaming_torchscript
 
     model, feats, bp = setup
     metadata = {"tasks": "asr,st", "hierarchical": "1", "feature_dim": str(FEAT), "context_size": "2",

@@ -1,12 +1,12 @@
 """``hent-srt export --verify-cuts``: decode the first utterances of a test set with the exported graphs and with
 the PyTorch model, and count identical greedy hypotheses per format and task.
 
-Offline formats (``model.pt``, the ONNX graphs, their int8 variants) are compared with
-:func:`hent_srt.decode.search.greedy_search` on ``model.encode`` of the same padded batch; the streaming
-TorchScript model with :class:`hent_srt.decode.streaming.StreamingDecoder` on the PyTorch model at the same
-chunking. Blank penalties and ``max_sym_per_frame`` are the exported defaults (the config's ``decode``
-section). Float32 exports must reproduce every hypothesis (:func:`failures`); int8 graphs are reported only,
-since quantisation changes the scores.
+Offline formats (``model.pt``, the ONNX graphs, their int8 variants) run behind the same
+:class:`hent_srt.decode.runtimes.OfflineRuntime` as the PyTorch model, through the same greedy search, on the
+same padded batch; the streaming TorchScript model runs in :class:`hent_srt.decode.streaming.StreamingDecoder`
+against the same decoder on the PyTorch model at the same chunking. Blank penalties and ``max_sym_per_frame``
+are the exported defaults (the config's ``decode`` section). Float32 exports must reproduce every hypothesis
+(:func:`failures`); int8 graphs are reported only, since quantisation changes the scores.
 """
 
 from __future__ import annotations
@@ -17,7 +17,17 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from hent_srt.decode.search import greedy_search
+from hent_srt.decode.runtimes import (
+    STREAMING_TORCHSCRIPT_NAME,
+    TORCHSCRIPT_NAME,
+    ModelRuntime,
+    OfflineRuntime,
+    OnnxRuntime,
+    TorchScriptRuntime,
+    greedy_decode,
+    load_streaming_torchscript,
+    metadata_penalties,
+)
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.model.hent import HentSrt
 
@@ -57,21 +67,6 @@ def load_features(cuts_path: str | Path, num: int) -> tuple[Tensor, Tensor]:
     return torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lens
 
 
-def _penalties(metadata: dict[str, str]) -> dict[str, float]:
-    return {t: float(metadata[f"blank_penalty_{t}"]) for t in metadata["tasks"].split(",")}
-
-
-@torch.no_grad()
-def pytorch_greedy(model: HentSrt, features: Tensor, feature_lens: Tensor, metadata: dict[str, str],
-                   max_sym_per_frame: int) -> dict[str, list[list[int]]]:
-    """Reference hypotheses: greedy search per task on the PyTorch model (eval mode)."""
-    model.eval()
-    encoded = model.encode(features, feature_lens)
-    penalties = _penalties(metadata)
-    return {t: greedy_search(encoded[t].out, encoded[t].lens, model.heads[t].predictor, model.heads[t].joiner,
-                             penalties[t], max_sym_per_frame) for t in penalties}
-
-
 def streaming_hyps(decoder: StreamingDecoder, features: Tensor, feature_lens: Tensor) -> dict[str, list[list[int]]]:
     """Tokens per task of every utterance decoded as concurrent streams."""
     streams = decoder.decode_features([features[b, :n] for b, n in enumerate(feature_lens.tolist())])
@@ -90,27 +85,22 @@ def verify(model: HentSrt, metadata: dict[str, str], out_dir: Path, features: Te
            max_sym_per_frame: int, formats: dict[str, bool]) -> list[Agreement]:
     """Compare each exported format in ``out_dir`` that ``formats`` switches on (keys torchscript, onnx, int8,
     streaming) with the PyTorch model on the batch (features (B, T, F), feature_lens (B,))."""
-    from hent_srt.export import TORCHSCRIPT_NAME, load_torchscript, torchscript_greedy_search
-
-    rows: list[Agreement] = []
-    reference = pytorch_greedy(model, features, feature_lens, metadata, max_sym_per_frame)
+    penalties = metadata_penalties(metadata)
+    reference = greedy_decode(ModelRuntime(model), features, feature_lens, penalties, max_sym_per_frame)
+    runtimes: list[tuple[str, OfflineRuntime, bool]] = []
     if formats.get("torchscript"):
-        module, meta = load_torchscript(out_dir / TORCHSCRIPT_NAME)
+        runtimes.append(("torchscript", TorchScriptRuntime(out_dir / TORCHSCRIPT_NAME), True))
+    if formats.get("onnx"):
+        runtimes.append(("onnx", OnnxRuntime(out_dir), True))
+        if formats.get("int8"):
+            runtimes.append(("onnx-int8", OnnxRuntime(out_dir, int8=True), False))
+    rows: list[Agreement] = []
+    for name, runtime, exact in runtimes:
         with torch.jit.optimized_execution(False):
-            hyps = torchscript_greedy_search(module, meta, features, feature_lens, max_sym_per_frame=max_sym_per_frame)
-        rows += compare("torchscript", reference, hyps)
-    for int8 in [False, True] if formats.get("int8") else [False]:
-        if formats.get("onnx"):
-            from hent_srt.decode.onnx_runtime import OnnxTransducer
-
-            onnx_model = OnnxTransducer(out_dir, int8=int8)
-            hyps = onnx_model.greedy_search(features.numpy(), feature_lens.numpy(), max_sym_per_frame=max_sym_per_frame)
-            rows += compare("onnx-int8" if int8 else "onnx", reference, hyps, exact_required=not int8)
+            hyps = greedy_decode(runtime, features, feature_lens, penalties, max_sym_per_frame)
+        rows += compare(name, reference, hyps, exact_required=exact)
     if formats.get("streaming"):
-        from hent_srt.export_streaming import STREAMING_TORCHSCRIPT_NAME, load_streaming_torchscript
-
         graphs = load_streaming_torchscript(out_dir / STREAMING_TORCHSCRIPT_NAME)
-        penalties = _penalties(graphs.metadata)
         options = {"blank_penalty_asr": penalties.get("asr", 0.0), "blank_penalties_st": (penalties.get("st", 0.0),),
                    "max_sym_per_frame_asr": max_sym_per_frame, "max_sym_per_frame_st": max_sym_per_frame}
         chunking = (graphs.asr.chunk_size, graphs.asr.left_context_frames)
