@@ -153,7 +153,9 @@ def _parse_message(err: BaseException) -> str | None:
             f"{_where(err)}not UTF-8 text (byte 0x{byte} cannot be decoded as {err.encoding}); "
             "convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8"
         )
-    if isinstance(err, (EOFError, gzip.BadGzipFile, zlib.error)):
+    if isinstance(err, gzip.BadGzipFile):
+        return f"{_where(err)}not gzip data ({err}); a .gz file must be gzip-compressed: re-create it or rename it"
+    if isinstance(err, (EOFError, zlib.error)):
         return (
             f"{_where(err)}truncated or damaged compressed data ({err}); re-create the file "
             "(the run that wrote it was probably interrupted)"
