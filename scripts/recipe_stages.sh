@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stages 1-6 of every recipe (DESIGN.md §1), sourced by egs/<corpus>/run.sh after its own stage 0.
+# Stages 1-6 of every recipe (docs/architecture.md, "Recipe stages"), sourced by egs/<corpus>/run.sh after its own stage 0.
 # The recipe sets, before sourcing (defaults in brackets):
 #   stage, stop_stage          the stage range (scripts/parse_options.sh)
 #   manifest_prefix            stage-0 output prefix: PREFIX_{recordings,supervisions}_SPLIT.jsonl.gz, or PREFIX_cuts_SPLIT.jsonl.gz
