@@ -95,27 +95,19 @@ def test_help_lists_each_option_with_its_kind_and_default(recipes):
     assert "--pair VALUE (default 'es-en')" in done.stdout
 
 
-def stage5_inputs(recipes: Path, model: str) -> None:
-    touch(recipes, f"{MINI_EXP}/{model}/epoch-1.pt", f"{MINI_EXP}/{model}/epoch-2.pt", f"{MINI_DATA}/fbank/cuts_test.jsonl.gz")
-
-
-@pytest.mark.parametrize("word", ["yes", "true", "1", "YES"])
-def test_streaming_yes_decodes_the_streaming_models(recipes, word):
-    stage5_inputs(recipes, "hent_srt_streaming")
-    code, err, calls = run(recipes, "mini", "--streaming", word, "--stage", "5", "--stop-stage", "5")
-    assert code == 0, err
-    decode = [c for c in calls if c.startswith("hent-srt decode")]
-    assert len(decode) == 1 and "/hent_srt_streaming/averaged.pt" in decode[0] and " --streaming" in decode[0]
-
-
-@pytest.mark.parametrize("word", ["no", "false", "0"])
-def test_streaming_no_decodes_the_offline_models(recipes, word):
-    stage5_inputs(recipes, "hent_srt")
+@pytest.mark.parametrize(
+    "word, streaming",
+    [("yes", True), ("true", True), ("1", True), ("YES", True), ("no", False), ("false", False), ("0", False)],
+)
+def test_streaming_option_picks_the_models_stage5_decodes(recipes, word, streaming):
+    model = "hent_srt_streaming" if streaming else "hent_srt"
+    touch(recipes, f"{MINI_EXP}/{model}/epoch-1.pt", f"{MINI_EXP}/{model}/epoch-2.pt",
+          f"{MINI_DATA}/fbank/cuts_test.jsonl.gz")
     code, err, calls = run(recipes, "mini", "--streaming", word, "--stage", "05", "--stop-stage", "5")
     assert code == 0, err
     decode = [c for c in calls if c.startswith("hent-srt decode")]
-    assert len(decode) == 1 and "/hent_srt/averaged.pt" in decode[0] and "--method greedy" in decode[0]
-    assert " --streaming" not in decode[0]
+    assert len(decode) == 1 and f"/{model}/averaged.pt" in decode[0]
+    assert (" --streaming" in decode[0]) == streaming and ("--method greedy" in decode[0]) != streaming
 
 
 @pytest.mark.parametrize(
