@@ -361,7 +361,8 @@ def resolve_preset_path(name: str | Path, relative_to: Path | None = None, exclu
     stem = str(name) if str(name).endswith((".yaml", ".yml")) else f"{name}.yaml"
     if relative_to is not None:
         candidates.append(relative_to / stem)
-    candidates.append(presets_dir() / stem)
+    if len(Path(name).parts) == 1:  # a bare name may be a shipped preset; a path with directories is only a path
+        candidates.append(presets_dir() / stem)
     for path in candidates:
         if path.is_file() and (exclude is None or path.resolve() != exclude.resolve()):
             return path

@@ -168,7 +168,8 @@ def _parse_message(err: BaseException) -> str | None:
             )
         return f"{_where(err)}not a readable checkpoint ({_last_line(str(err))}); re-create or re-download it"
     if isinstance(err, RuntimeError) and str(err).startswith(_TORCH_ARCHIVE_ERROR):
-        return f"{_where(err)}damaged or truncated checkpoint ({_last_line(str(err))}); re-create or re-download it"
+        reason = str(err).split(". ")[0]
+        return f"{_where(err)}damaged or truncated checkpoint ({reason}); re-create or re-download it"
     soundfile = sys.modules.get("soundfile")
     if soundfile is not None and isinstance(err, soundfile.SoundFileError):
         return f"{_where(err)}cannot read audio: {err}; check that the file is a complete audio file"
