@@ -11,7 +11,8 @@ classification, in :func:`user_message`:
    code raises ``ValueError`` for bad input, whereas a ``ValueError`` raised inside torch, numpy or lhotse is
    as likely a shape or state bug of ours as a bad file, and hiding its traceback would hide the bug. Where
    hent-srt code calls a C function (``int(text)``, ``torch.tensor(...)``), the raising frame is the caller's,
-   so those count as ours too; such calls parse user values in this code base.
+   so those count as ours too; such calls parse user values in this code base. For an error a DataLoader
+   worker raised, the innermost frame of the worker's traceback decides.
 3. Errors that only a file or the file system can cause, wherever they are raised: a missing, unreadable or
    misplaced path (``FileNotFoundError``, ``PermissionError``, ``IsADirectoryError``, ``NotADirectoryError``,
    ``FileExistsError``, a full or read-only disk), and parse errors of the formats hent-srt reads: YAML
@@ -34,6 +35,7 @@ import io
 import json
 import os
 import pickle
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -63,6 +65,8 @@ _OS_REASONS: dict[int, tuple[str, str]] = {
 _FILE_LOCAL_NAMES = ("path", "filename", "file", "fname", "f", "path_or_buf", "manifest", "source")
 _TORCH_ARCHIVE_ERROR = "PytorchStreamReader failed"
 _WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+_EXCEPTION_NAME = re.compile(r"^[A-Za-z_][\w.]*: ")  # "SchemaError: " starting the worker's message
+_FRAME_LINE = re.compile(r'^\s*File "([^"]+)", line \d+', re.M)
 
 
 def _innermost_frame_file(tb: TracebackType | None) -> str | None:
@@ -73,15 +77,25 @@ def _innermost_frame_file(tb: TracebackType | None) -> str | None:
     return None if last is None else last.tb_frame.f_code.co_filename
 
 
-def raised_by_hent_srt(err: BaseException) -> bool:
-    """Whether the innermost traceback frame of ``err`` is code of the ``hent_srt`` package."""
-    filename = _innermost_frame_file(err.__traceback__)
-    if filename is None:
-        return False
+def _in_package(filename: str) -> bool:
     try:
         return Path(filename).resolve().is_relative_to(PACKAGE_DIR)
     except (OSError, ValueError):
         return False
+
+
+def raised_by_hent_srt(err: BaseException) -> bool:
+    """Whether the innermost traceback frame of ``err`` is code of the ``hent_srt`` package.
+
+    An exception that a torch DataLoader worker re-raises in the main process carries the worker's traceback as
+    text; its innermost frame there decides.
+    """
+    text = str(err)
+    if _WORKER_TRACEBACK in text:
+        worker_frames = _FRAME_LINE.findall(text.split(_WORKER_TRACEBACK, 1)[1])
+        return bool(worker_frames) and _in_package(worker_frames[-1])
+    filename = _innermost_frame_file(err.__traceback__)
+    return filename is not None and _in_package(filename)
 
 
 def _file_of(value: object) -> str | None:
@@ -187,7 +201,12 @@ def _last_line(text: str) -> str:
 def _value_message(err: ValueError) -> str:
     text = str(err)
     if _WORKER_TRACEBACK in text:  # re-raised by a torch DataLoader worker: keep the worker's own message
-        text = _last_line(text).split(": ", 1)[-1]
+        worker = text.split(_WORKER_TRACEBACK, 1)[1]
+        frames = list(_FRAME_LINE.finditer(worker))
+        lines = worker[frames[-1].end():].splitlines()[1:] if frames else worker.splitlines()
+        while lines and (not lines[0].strip() or lines[0][:1].isspace()):  # the frame's source line and markers
+            lines.pop(0)
+        text = _EXCEPTION_NAME.sub("", "\n".join(lines), count=1).strip()
     return text or type(err).__name__
 
 

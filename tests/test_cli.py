@@ -261,3 +261,30 @@ def test_file_system_errors_by_errno():
     assert errors.user_message(full) == "/exp/epoch-3.pt: no space left on the device; free some space or write somewhere else"
     # an I/O error of the device is not the user's to fix by changing the input: keep the traceback
     assert errors.user_message(OSError(errno.EIO, "Input/output error", "/exp/epoch-3.pt")) is None
+
+
+class _BadItems(torch.utils.data.Dataset):
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        return tokenize_for_error_rate("a b", "syllable")
+
+
+def test_user_error_raised_in_a_data_loader_worker_is_one_line(command, capsys):
+    command(lambda: next(iter(torch.utils.data.DataLoader(_BadItems(), num_workers=1))))
+    code, err = run_fake(capsys)
+    assert code == 2
+    assert err == "hent-srt fake: unit must be 'word' or 'char', got 'syllable'\n"
+
+
+class _SchemaLikeItems(_BadItems):
+    def __getitem__(self, i):
+        raise errors.UserError("2 cut(s) violate the cut schema:\n  c0: missing language\nFix: re-run stage 0")
+
+
+def test_multi_line_user_error_from_a_worker_keeps_its_lines_and_drops_the_traceback(command, capsys):
+    command(lambda: next(iter(torch.utils.data.DataLoader(_SchemaLikeItems(), num_workers=1))))
+    code, err = run_fake(capsys)
+    assert code == 2
+    assert err == "hent-srt fake: 2 cut(s) violate the cut schema:\n  c0: missing language\nFix: re-run stage 0\n"
