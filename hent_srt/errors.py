@@ -62,6 +62,10 @@ _OS_REASONS: dict[int, tuple[str, str]] = {
     errno.ENAMETOOLONG: ("file name too long", "use a shorter path"),
     errno.ELOOP: ("too many levels of symbolic links", "check the symbolic links on the path"),
 }
+_ERRNO_OF_TYPE: dict[type, int] = {
+    FileNotFoundError: errno.ENOENT, PermissionError: errno.EACCES, IsADirectoryError: errno.EISDIR,
+    NotADirectoryError: errno.ENOTDIR, FileExistsError: errno.EEXIST,
+}
 _FILE_LOCAL_NAMES = ("path", "filename", "file", "fname", "f", "path_or_buf", "manifest", "source")
 _TORCH_ARCHIVE_ERROR = "PytorchStreamReader failed"
 _WORKER_TRACEBACK = "Original Traceback (most recent call last):"
@@ -132,12 +136,14 @@ def file_being_read(err: BaseException) -> str | None:
 def _os_message(err: OSError) -> str | None:
     if isinstance(err, gzip.BadGzipFile):
         return None
-    reason_fix = _OS_REASONS.get(err.errno) if err.errno is not None else None
+    code = err.errno if err.errno is not None else _ERRNO_OF_TYPE.get(type(err))  # None: re-raised by a worker
+    reason_fix = _OS_REASONS.get(code) if code is not None else None
     if reason_fix is None:
         return None
     reason, fix = reason_fix
     if err.filename is None:
-        return f"{reason}; {fix}"
+        detail = own_text(err)
+        return f"{detail}; {fix}" if detail else f"{reason}; {fix}"
     target = f"{err.filename}" if err.filename2 is None else f"{err.filename} -> {err.filename2}"
     return f"{target}: {reason}; {fix}"
 
@@ -168,28 +174,31 @@ def _parse_message(err: BaseException) -> str | None:
             "convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8"
         )
     if isinstance(err, gzip.BadGzipFile):
-        return f"{_where(err)}not gzip data ({err}); a .gz file must be gzip-compressed: re-create it or rename it"
+        return (
+            f"{_where(err)}not gzip data ({own_text(err)}); a .gz file must be gzip-compressed: re-create it or "
+            "rename it"
+        )
     if isinstance(err, (EOFError, zlib.error)):
         return (
-            f"{_where(err)}truncated or damaged compressed data ({err}); re-create the file "
+            f"{_where(err)}truncated or damaged compressed data ({own_text(err)}); re-create the file "
             "(the run that wrote it was probably interrupted)"
         )
     if isinstance(err, pickle.UnpicklingError):
-        if "weights only" in str(err).lower():
+        if "weights only" in own_text(err).lower():
             return (
                 f"{_where(err)}refused to load: this is not a checkpoint of plain tensors and numbers (loading "
                 "it would run code stored in the file); use checkpoints written by hent-srt"
             )
-        return f"{_where(err)}not a readable checkpoint ({_last_line(str(err))}); re-create or re-download it"
-    if isinstance(err, RuntimeError) and str(err).startswith(_TORCH_ARCHIVE_ERROR):
-        reason = str(err).split(". ")[0]
+        return f"{_where(err)}not a readable checkpoint ({_last_line(own_text(err))}); re-create or re-download it"
+    if isinstance(err, RuntimeError) and own_text(err).startswith(_TORCH_ARCHIVE_ERROR):
+        reason = own_text(err).split(". ")[0]
         return f"{_where(err)}damaged or truncated checkpoint ({reason}); re-create or re-download it"
     soundfile = sys.modules.get("soundfile")
     if soundfile is not None and isinstance(err, soundfile.SoundFileError):
-        return f"{_where(err)}cannot read audio: {err}; check that the file is a complete audio file"
+        return f"{_where(err)}cannot read audio: {own_text(err)}; check that the file is a complete audio file"
     lhotse_audio = sys.modules.get("lhotse.audio.utils")
     if lhotse_audio is not None and isinstance(err, getattr(lhotse_audio, "AudioLoadingError", ())):
-        return f"cannot read audio: {_last_line(str(err))}; check the recording's source path and file"
+        return f"cannot read audio: {_last_line(own_text(err))}; check the recording's source path and file"
     return None
 
 
@@ -198,16 +207,17 @@ def _last_line(text: str) -> str:
     return lines[-1].strip() if lines else text
 
 
-def _value_message(err: ValueError) -> str:
+def own_text(err: BaseException) -> str:
+    """``str(err)``, without the worker traceback a torch DataLoader puts in front of a re-raised message."""
     text = str(err)
-    if _WORKER_TRACEBACK in text:  # re-raised by a torch DataLoader worker: keep the worker's own message
-        worker = text.split(_WORKER_TRACEBACK, 1)[1]
-        frames = list(_FRAME_LINE.finditer(worker))
-        lines = worker[frames[-1].end():].splitlines()[1:] if frames else worker.splitlines()
-        while lines and (not lines[0].strip() or lines[0][:1].isspace()):  # the frame's source line and markers
-            lines.pop(0)
-        text = _EXCEPTION_NAME.sub("", "\n".join(lines), count=1).strip()
-    return text or type(err).__name__
+    if _WORKER_TRACEBACK not in text:
+        return text
+    worker = text.split(_WORKER_TRACEBACK, 1)[1]
+    frames = list(_FRAME_LINE.finditer(worker))
+    lines = worker[frames[-1].end():].splitlines()[1:] if frames else worker.splitlines()
+    while lines and (not lines[0].strip() or lines[0][:1].isspace()):  # the frame's source line and markers
+        lines.pop(0)
+    return _EXCEPTION_NAME.sub("", "\n".join(lines), count=1).strip()
 
 
 def user_message(err: BaseException) -> str | None:
@@ -218,7 +228,7 @@ def user_message(err: BaseException) -> str | None:
     if isinstance(err, OSError):
         return _os_message(err)
     if isinstance(err, UserError) or (isinstance(err, ValueError) and raised_by_hent_srt(err)):
-        return _value_message(err)
+        return own_text(err) or type(err).__name__
     return None
 
 
@@ -227,4 +237,4 @@ def show_tracebacks() -> bool:
     return os.environ.get(TRACEBACK_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-__all__ = ["UserError", "user_message", "raised_by_hent_srt", "file_being_read", "show_tracebacks"]
+__all__ = ["UserError", "user_message", "raised_by_hent_srt", "file_being_read", "own_text", "show_tracebacks"]

@@ -288,3 +288,18 @@ def test_multi_line_user_error_from_a_worker_keeps_its_lines_and_drops_the_trace
     code, err = run_fake(capsys)
     assert code == 2
     assert err == "hent-srt fake: 2 cut(s) violate the cut schema:\n  c0: missing language\nFix: re-run stage 0\n"
+
+
+class _MissingFileItems(_BadItems):
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __getitem__(self, i):
+        return self.path.read_bytes()
+
+
+def test_missing_file_opened_in_a_data_loader_worker_names_it(command, capsys, tmp_path):
+    missing = tmp_path / "feats_train" / "feats-0.lca"
+    command(lambda: next(iter(torch.utils.data.DataLoader(_MissingFileItems(missing), num_workers=1))))
+    code, err = run_fake(capsys)
+    assert code == 2 and str(missing) in err and "Traceback" not in err and err.count("\n") == 1
