@@ -4,18 +4,28 @@ Each command lives in the module that owns its logic and exposes two functions:
 ``add_arguments(parser: argparse.ArgumentParser) -> None`` and ``main(args: argparse.Namespace) -> int``.
 Modules are imported lazily, so ``hent-srt --help`` is fast and a command whose module is not available yet says
 so and exits 2 instead of pretending to work.
+
+Exit status: 0 success; 2 a user error (bad option or value, a missing or unreadable file, a file that does not
+parse), printed as one line ``hent-srt <command>: <message>`` (the classification is ``hent_srt.errors``); 1 an
+internal error, with its traceback; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
+from hent_srt.errors import show_tracebacks, user_message
+
 NOT_AVAILABLE_EXIT = 2
+USER_ERROR_EXIT = 2
+INTERRUPTED_EXIT = 130
+BROKEN_PIPE_EXIT = 141
 
 
 @dataclass(frozen=True)
@@ -68,12 +78,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None
     return parser, modules
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run(argv: Sequence[str] | None, prog: list[str]) -> int:
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return NOT_AVAILABLE_EXIT
+    prog.append(args.command)
     module = modules[args.command]
     if module is None:
         print(
@@ -82,6 +93,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return NOT_AVAILABLE_EXIT
     return int(module.main(args) or 0)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe (``hent-srt config show | head``), stop Python from failing again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user errors become one line on stderr and exit status 2 (see the module docstring)."""
+    prog = ["hent-srt"]
+    try:
+        return _run(argv, prog)
+    except KeyboardInterrupt:
+        print(f"{' '.join(prog)}: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
+    except Exception as err:
+        message = user_message(err)
+        if message is None or show_tracebacks():
+            raise
+        print(f"{' '.join(prog)}: {message}", file=sys.stderr)
+        return USER_ERROR_EXIT
 
 
 if __name__ == "__main__":

@@ -1,19 +1,25 @@
 """Typed experiment configuration: dataclasses, YAML presets with ``base:`` inheritance, dotted overrides.
 
-Defaults equal the published HENT-SRT system (Hussein et al. 2025; see ``shared/reference/zipformer2.md``).
-A YAML file may name a ``base:`` preset (a file name in the same directory or in the source tree's ``recipes/``,
-with or without ``.yaml``); its own keys are merged over the base recursively. Overrides on the command line use
-dotted keys: ``--set model.st_encoder.num_encoder_layers=2,2``; values are parsed as YAML, and a comma-separated
-string fills a tuple field.
+Defaults equal the published HENT-SRT system (Hussein et al. 2025, arXiv 2506.02157; the model is described in
+``docs/architecture.md``). A YAML file may name a ``base:`` preset: a file name in the same directory or one of
+the presets shipped with the package (the repository's top-level ``recipes/``, installed as package data
+``hent_srt/recipes``), with or without ``.yaml``; its own keys are merged over the base recursively. Overrides on
+the command line use dotted keys: ``--set model.st_encoder.num_encoder_layers=2,2``. An override value is text
+that the typed conversion reads for the field it sets (``1e-3`` and ``5e2`` are numbers, ``true``/``yes``/``1``
+booleans, ``2,2`` or ``[2, 2]`` a tuple); a value in brackets or braces, or quoted, is parsed as YAML.
 
-Validation: an unknown key or a value of the wrong type raises ``ValueError`` naming the dotted key and listing
-the valid keys (or the expected type).
+Validation: an unknown key or a value of the wrong type raises :class:`ConfigError` (a ``ValueError``) naming
+the dotted key and listing the valid keys (or the expected type); a YAML syntax error or a repeated key names the
+file, line and column.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import importlib.resources
+import math
 import sys
 import typing
 from collections.abc import Iterable
@@ -23,7 +29,31 @@ from typing import Any
 
 import yaml
 
-RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+from hent_srt.errors import UserError
+
+PRESETS_RESOURCE = "recipes"  # hent_srt/recipes in an installed copy
+SOURCE_RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+
+
+class ConfigError(UserError):
+    """A config file or override that cannot be used; the message names the key or file and the fix."""
+
+
+def presets_dir() -> Path:
+    """The directory of the shipped presets.
+
+    An installed wheel carries them as the package data ``hent_srt/recipes``; a source checkout (an editable
+    install, or ``PYTHONPATH=.``) reads the repository's top-level ``recipes/``.
+    """
+    shipped = importlib.resources.files("hent_srt").joinpath(PRESETS_RESOURCE)
+    if isinstance(shipped, Path) and shipped.is_dir() and any(shipped.glob("*.yaml")):
+        return shipped
+    return SOURCE_RECIPES_DIR
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets (``hent-srt config show NAME``)."""
+    return sorted(p.stem for p in presets_dir().glob("*.yaml"))
 
 
 @dataclass
@@ -190,41 +220,93 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp)
 
 
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _parse_bool(text: str) -> bool | None:
+    word = text.strip().lower()
+    return True if word in _TRUE else False if word in _FALSE else None
+
+
+def _parse_float(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def _parse_int(text: str) -> int | None:
+    """``"10"``, ``"-3"``, ``"1_000"``, ``"0x10"`` and integral float notation (``"1e3"``, ``"2.0"``)."""
+    try:
+        return int(text.strip(), 0)
+    except ValueError:
+        number = _parse_float(text)
+        return int(number) if number is not None and math.isfinite(number) and number.is_integer() else None
+
+
+def _wrong_type(key: str, tp: Any, value: Any, hint: str = "") -> ConfigError:
+    return ConfigError(f"config key {key!r}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__}){hint}")
+
+
+def _convert_scalar(value: Any, tp: Any, key: str) -> Any:
+    """``value`` (a YAML scalar, or override text) as ``tp`` (bool, int, float or str)."""
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _wrong_type(key, tp, value, "; quote it to keep it as text")
+    if isinstance(value, str):
+        parsed = {bool: _parse_bool, int: _parse_int, float: _parse_float}[tp](value)
+        if parsed is None:
+            hint = {bool: "; use true or false", int: "; use a whole number", float: "; use a number such as 1e-3"}
+            raise _wrong_type(key, tp, value, hint[tp])
+        value = parsed
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _wrong_type(key, tp, value, "; use true or false")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _wrong_type(key, tp, value)
+    if not math.isfinite(value):
+        raise ConfigError(f"config key {key!r}: {value!r} is not a finite number; give a finite value")
+    if tp is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise _wrong_type(key, tp, value, "; use a whole number")
+        return int(value)
+    return float(value)
+
+
 def _convert(value: Any, tp: Any, key: str, default: Any = None) -> Any:
-    """Convert a YAML value to the annotated type ``tp`` or raise ValueError naming ``key``.
+    """Convert a YAML value (or override text) to the annotated type ``tp`` or raise ConfigError naming ``key``.
 
     For a nested dataclass, ``value`` is a partial mapping applied over ``default``.
     """
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ValueError(f"config key {key!r}: expected a mapping of {tp.__name__} fields, got {value!r}")
+            raise ConfigError(f"config key {key!r}: expected a mapping of {tp.__name__} fields, got {value!r}")
         return _from_dict(tp, value, prefix=key, start=default)
     if typing.get_origin(tp) is tuple:
         (item_type, _) = typing.get_args(tp)
         if isinstance(value, str):
-            value = [yaml.safe_load(v) for v in value.split(",") if v.strip()]
+            value = [v.strip() for v in value.split(",") if v.strip()]
         elif not isinstance(value, (list, tuple)):
             value = [value]
         return tuple(_convert(v, item_type, f"{key}[{i}]") for i, v in enumerate(value))
-    if tp is bool and isinstance(value, bool):
-        return value
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is str and isinstance(value, str):
-        return value
-    raise ValueError(f"config key {key!r}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if tp in (bool, int, float, str):
+        return _convert_scalar(value, tp, key)
+    raise _wrong_type(key, tp, value)
 
 
 def _from_dict(cls: type, data: dict[str, Any], prefix: str = "", start: Any = None) -> Any:
     """``start`` (default ``cls()``) with the fields named in ``data`` replaced, recursively."""
     types_ = _field_types(cls)
-    unknown = sorted(set(data) - set(types_))
+    unknown = sorted(set(data) - set(types_), key=str)
     if unknown:
         where = f"{prefix}." if prefix else ""
-        raise ValueError(
-            f"unknown config key {where}{unknown[0]}; valid keys{' of ' + prefix if prefix else ''}: "
+        close = difflib.get_close_matches(str(unknown[0]), list(types_), n=1)
+        suggestion = f" (did you mean {where}{close[0]}?)" if close else ""
+        raise ConfigError(
+            f"unknown config key {where}{unknown[0]}{suggestion}; valid keys{' of ' + prefix if prefix else ''}: "
             f"{', '.join(types_)}"
         )
     start = cls() if start is None else start
@@ -268,50 +350,111 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_preset_path(name: str | Path, relative_to: Path | None = None, exclude: Path | None = None) -> Path:
-    """Find a preset: a path, or a name looked up next to ``relative_to`` and then in ``recipes/``.
+    """Find a preset: a path, or a name looked up next to ``relative_to`` and then among the shipped presets.
 
     ``exclude`` (the file naming the base) is skipped, so ``egs/x/conf/hent_srt.yaml`` may say ``base: hent_srt``
-    and get ``recipes/hent_srt.yaml``.
+    and get the shipped ``hent_srt`` preset.
     """
+    if not isinstance(name, (str, Path)) or not str(name).strip():
+        raise ConfigError(f"config preset {name!r}: give a preset name ({', '.join(preset_names())}) or a YAML path")
     candidates = [Path(name)]
     stem = str(name) if str(name).endswith((".yaml", ".yml")) else f"{name}.yaml"
     if relative_to is not None:
         candidates.append(relative_to / stem)
-    candidates.append(RECIPES_DIR / stem)
+    if len(Path(name).parts) == 1:  # a bare name may be a shipped preset; a path with directories is only a path
+        candidates.append(presets_dir() / stem)
     for path in candidates:
         if path.is_file() and (exclude is None or path.resolve() != exclude.resolve()):
             return path
-    raise ValueError(
+    if Path(name).is_dir():
+        raise ConfigError(f"config {str(name)!r} is a directory; give a YAML file or a preset name")
+    raise ConfigError(
         f"config preset {str(name)!r} not found (looked in: {', '.join(str(c) for c in candidates)}); "
-        f"give a path to a YAML file or a preset name from {RECIPES_DIR}"
+        f"give a path to a YAML file or a preset name: {', '.join(preset_names())}"
     )
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key repeated in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                mark = key_node.start_mark
+                raise ConfigError(
+                    f"{mark.name}:{mark.line + 1}:{mark.column + 1}: key {key!r} is repeated in one mapping "
+                    f"(first at line {seen[key].line + 1}); keep one of them"
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; syntax errors, repeated keys and non-UTF-8 bytes name the file and line."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); save the file as UTF-8"
+        ) from err
+    loader = _StrictLoader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = ", ".join(p for p in (err.context, err.problem) if p)
+        raise ConfigError(f"{where}: YAML syntax error: {problem}; fix the file there") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not a YAML file ({err}); fix the file") from err
+    finally:
+        loader.dispose()
 
 
 def _load_yaml_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     path = path.resolve()
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
-        raise ValueError(f"config inheritance loop: {chain}; remove one of the `base:` keys")
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+        raise ConfigError(f"config inheritance loop: {chain}; remove one of the `base:` keys")
+    data = _read_yaml(path)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file must hold a mapping at the top level")
+        raise ConfigError(f"{path}: a config file must hold a mapping at the top level (section: keys)")
     base = data.pop("base", None)
     if base is None:
         return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: `base:` must name one preset or YAML file, got {base!r}")
     base_path = resolve_preset_path(base, relative_to=path.parent, exclude=path)
     return _deep_merge(_load_yaml_tree(base_path, (*seen, path)), data)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"model.st_encoder.num_encoder_layers=2,2"`` → (["model", "st_encoder", ...], "2,2" parsed as YAML)."""
+    """``"optim.base_lr=1e-3"`` → (["optim", "base_lr"], "1e-3").
+
+    The value stays text, read for the type of the field it sets (see :func:`_convert`); a value that starts
+    with ``[``, ``{``, ``'`` or ``"`` is parsed as YAML (a list, a mapping, a quoted string).
+    """
     if "=" not in text:
-        raise ValueError(f"override {text!r} must look like section.key=value (e.g. optim.base_lr=0.03)")
+        raise ConfigError(f"override {text!r} must look like section.key=value (e.g. optim.base_lr=0.03)")
     key, raw = text.split("=", 1)
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
-        raise ValueError(f"override {text!r} has an empty key")
-    return parts, yaml.safe_load(raw) if raw.strip() else ""
+    parts = [p.strip() for p in key.strip().split(".")]
+    if not key.strip() or any(not p for p in parts):
+        raise ConfigError(f"override {text!r}: the key must be dotted names, e.g. optim.base_lr=0.03")
+    value = raw.strip()
+    if value[:1] in ("[", "{", "'", '"'):
+        try:
+            return parts, yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or type(err).__name__
+            raise ConfigError(f"override {text!r}: the value is not valid YAML ({problem}); quote it or fix it") from err
+    return parts, value
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -347,7 +490,7 @@ def dump_config(config: Config) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["show"], help="show: print the resolved configuration")
-    parser.add_argument("preset", nargs="?", help="preset name in recipes/ or a YAML path (default: defaults)")
+    parser.add_argument("preset", nargs="?", help="a shipped preset name (recipes/) or a YAML path (default: defaults)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted override, e.g. --set model.st_encoder.num_encoder_layers=2,2")
 
@@ -364,6 +507,6 @@ def main(args: argparse.Namespace) -> int:
 
 __all__ = [
     "Config", "ModelConfig", "EncoderConfig", "LossConfig", "OptimConfig", "DataConfig", "TrainConfig",
-    "DecodeConfig", "load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides",
-    "resolve_preset_path",
+    "DecodeConfig", "ConfigError", "load_config", "config_from_dict", "config_to_dict", "dump_config",
+    "apply_overrides", "resolve_preset_path", "presets_dir", "preset_names",
 ]

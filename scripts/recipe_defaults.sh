@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Defaults of the published-system recipes (DESIGN.md §4), sourced by egs/<corpus>/run.sh before
+# Defaults of the published-system recipes (docs/architecture.md, "Configuration"), sourced by egs/<corpus>/run.sh before
 # scripts/parse_options.sh so that each one can be overridden on the command line (--ngpu 8, --epoch 25 ...).
 # scripts/recipe_stages.sh reads them.
 src_vocab_size=5000  # source BPE (shared over languages in multi_conv)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stages 1-6 of every recipe (DESIGN.md §1), sourced by egs/<corpus>/run.sh after its own stage 0.
+# Stages 1-6 of every recipe (docs/architecture.md, "Recipe stages"), sourced by egs/<corpus>/run.sh after its own stage 0.
 # The recipe sets, before sourcing (defaults in brackets):
 #   stage, stop_stage          the stage range (scripts/parse_options.sh)
 #   manifest_prefix            stage-0 output prefix: PREFIX_{recordings,supervisions}_SPLIT.jsonl.gz, or PREFIX_cuts_SPLIT.jsonl.gz
@@ -16,8 +16,36 @@
 #   export_streaming verify_num   stage 6: also export model-streaming.pt (causal models) [false]; utterances of the
 #                              first test split on which the exports must reproduce PyTorch's greedy hypotheses [20]
 # Every stage skips work whose outputs exist; training stages resume from their last checkpoint.
+# The settings are checked first, and each stage checks that its inputs exist (naming the stage that makes them);
+# a failed check exits 2 with a message.
 
 log() { echo "$(date '+%H:%M:%S') [$(basename "$(pwd)")] $*"; }
+die() { echo "$0: $*" >&2; exit 2; }
+require_int() {  # require_int MIN NAME...: each variable that is set holds an integer >= MIN
+  local min=$1 name; shift
+  for name in "$@"; do
+    [ -n "${!name+set}" ] || continue
+    [[ "${!name}" =~ ^-?[0-9]+$ ]] || die "--${name//_/-} takes an integer, got '${!name}'"
+    [ "${!name}" -ge "$min" ] || die "--${name//_/-} must be at least $min, got ${!name}"
+  done
+}
+require_bool() {  # require_bool NAME...: each variable that is set holds true or false
+  local name
+  for name in "$@"; do
+    [ -z "${!name+set}" ] || [ "${!name}" = true ] || [ "${!name}" = false ] \
+      || die "--${name//_/-} takes true or false, got '${!name}'"
+  done
+}
+require_input() {  # require_input STAGE MAKER PATH...: stage STAGE reads each PATH, which stage MAKER writes
+  local stage_=$1 maker=$2 path; shift 2
+  for path in "$@"; do
+    [ -e "$path" ] || die "stage $stage_ needs $path, which stage $maker makes: run stage $maker first" \
+      "(--stage $maker), or check --data / --exp if it was made elsewhere"
+  done
+}
+require_int 0 stage stop_stage epoch avg
+require_int 1 ngpu num_jobs beam verify_num src_vocab_size tgt_vocab_size
+require_bool speed_perturb decode_streaming export_streaming
 
 # shellcheck disable=SC2206  # --train-args is split on spaces on purpose
 extra_train_args=(${train_args:-})
@@ -33,6 +61,10 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     if [ -f "${manifest_prefix}_cuts_${split}.jsonl.gz" ]; then
       input=(--cuts-in "${manifest_prefix}_cuts_${split}.jsonl.gz")
     else
+      [ -f "${manifest_prefix}_recordings_${split}.jsonl.gz" ] || [ -f "${manifest_prefix}_supervisions_${split}.jsonl.gz" ] \
+        || die "stage 1 needs ${manifest_prefix}_cuts_${split}.jsonl.gz (or the recordings and supervisions" \
+          "manifests of split $split), which stage 0 makes: run stage 0 first (--stage 0)"
+      require_input 1 0 "${manifest_prefix}_recordings_${split}.jsonl.gz" "${manifest_prefix}_supervisions_${split}.jsonl.gz"
       input=(--recordings "${manifest_prefix}_recordings_${split}.jsonl.gz"
              --supervisions "${manifest_prefix}_supervisions_${split}.jsonl.gz")
     fi
@@ -45,6 +77,7 @@ fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log "stage 2: sentencepiece models"
+  require_input 2 1 "$data/fbank/cuts_${train_split}.jsonl.gz"
   hent-srt bpe --cuts "$data/fbank/cuts_${train_split}.jsonl.gz" --side source --vocab-size "$src_vocab_size" \
     --out-dir "$data/bpe_src"
   hent-srt bpe --cuts "$data/fbank/cuts_${train_split}.jsonl.gz" --side target --vocab-size "$tgt_vocab_size" \
@@ -60,18 +93,25 @@ data_args=(
   --set "data.src_bpe_model=$data/bpe_src/bpe.model"
   --set "data.tgt_bpe_model=$data/bpe_tgt/bpe.model"
 )
-last_epoch() { find "$1" -maxdepth 1 -name 'epoch-*.pt' 2>/dev/null | sed 's/.*epoch-\([0-9]*\)\.pt/\1/' | sort -n | tail -1; }
+training_inputs() {  # training_inputs STAGE: the features and BPE models stages 3 and 4 read
+  require_input "$1" 1 "$data/fbank/cuts_${train_split}.jsonl.gz" "$data/fbank/cuts_${dev_split}.jsonl.gz"
+  require_input "$1" 2 "$data/bpe_src/bpe.model" "$data/bpe_src/tokens.txt" "$data/bpe_tgt/bpe.model" \
+    "$data/bpe_tgt/tokens.txt"
+}
+last_epoch() { [ -d "$1" ] || return 0; find "$1" -maxdepth 1 -name 'epoch-*.pt' 2>/dev/null | sed 's/.*epoch-\([0-9]*\)\.pt/\1/' | sort -n | tail -1; }
 
 pretrain=${pretrain_model:-asr_pretrain}
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log "stage 3: ASR pretraining ($pretrain)"
+  training_inputs 3
   "${train_cmd[@]}" --config "conf/$pretrain.yaml" --exp-dir "$exp/$pretrain" --resume "${data_args[@]}" \
     ${extra_train_args[@]+"${extra_train_args[@]}"}
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  training_inputs 4
   init_epoch=$(last_epoch "$exp/$pretrain")
-  if [ -z "$init_epoch" ]; then echo "no stage-3 checkpoint in $exp/$pretrain: run stage 3" >&2; exit 2; fi
+  if [ -z "$init_epoch" ]; then die "stage 4 needs a stage-3 checkpoint (epoch-N.pt) in $exp/$pretrain: run stage 3 first (--stage 3)"; fi
   for model in ${finetune_models:-hent_srt}; do
     log "stage 4: multitask ASR + ST fine-tuning of $model from $exp/$pretrain/epoch-$init_epoch.pt"
     "${train_cmd[@]}" --config "conf/$model.yaml" --exp-dir "$exp/$model" --resume \
@@ -85,7 +125,11 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     dir=$exp/$model
     dec_epoch=${epoch:-0}
     [ "$dec_epoch" -gt 0 ] || dec_epoch=$(last_epoch "$dir")
-    if [ -z "$dec_epoch" ]; then echo "no checkpoint in $dir: run stage 4" >&2; exit 2; fi
+    if [ -z "$dec_epoch" ]; then die "stage 5 needs a stage-4 checkpoint (epoch-N.pt) in $dir: run stage 4 first (--stage 4)"; fi
+    if ! [ -f "$dir/epoch-$dec_epoch.pt" ]; then
+      die "stage 5: no $dir/epoch-$dec_epoch.pt (the last epoch there is $(last_epoch "$dir")); pass --epoch" \
+        "$(last_epoch "$dir") (or --epoch 0 for the last one), or train longer in stage 4"
+    fi
     dec_avg=${avg:-0}
     [ "$dec_avg" -gt 0 ] || dec_avg=$(( dec_epoch > 1 ? dec_epoch - 1 : 1 ))
     log "stage 5: $model: average (epoch $dec_epoch, avg $dec_avg), decode, score"
@@ -97,6 +141,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     search=(--method "$decode_method" --beam "${beam:-4}")
     if [ "${decode_streaming:-false}" = true ]; then search=(--streaming); fi
     for split in $test_splits; do
+      require_input 5 1 "$data/fbank/cuts_${split}.jsonl.gz"
       src_norm_var=src_normalizer_$split tgt_norm_var=tgt_normalizer_$split unit_var=unit_$split
       hent-srt decode --exp-dir "$dir" --checkpoint "$dir/averaged.pt" --cuts "$data/fbank/cuts_${split}.jsonl.gz" \
         "${search[@]}" --blank-penalty "$blank_penalties" \
@@ -113,6 +158,8 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   streaming_args=()
   if [ "${export_streaming:-false}" = true ]; then streaming_args=(--streaming); fi
   for model in ${finetune_models:-hent_srt}; do
+    require_input 6 5 "$exp/$model/averaged.pt"
+    require_input 6 1 "$data/fbank/cuts_${first_test_split}.jsonl.gz"
     log "stage 6: export $model, check it on the first ${verify_num:-20} utterances of $first_test_split"
     hent-srt export --exp-dir "$exp/$model" --checkpoint "$exp/$model/averaged.pt" --out-dir "$exp/$model/export" \
       --torchscript --onnx ${streaming_args[@]+"${streaming_args[@]}"} \

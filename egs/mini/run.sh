@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The embedded default recipe: a synthetic speech-translation corpus (eSpeak NG speech, reordered English
-# translations) made on the fly, trained and decoded on CPU. Stages follow DESIGN.md §1:
+# translations) made on the fly, trained and decoded on CPU. Stages follow docs/architecture.md ("Recipe stages"):
 #   0 synth corpus   1 fbank   2 BPE   3 ASR pretraining   4 ASR+ST fine-tuning   5 average, decode, RESULTS.md
 #   6 export (TorchScript, ONNX), checked against PyTorch on the first test utterances
 # Every stage skips work whose outputs exist (training stages resume from their last checkpoint).

@@ -31,7 +31,7 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   fi
 fi
 
-# Stages 1-6 (DESIGN.md §1): shared by every recipe.
+# Stages 1-6 (docs/architecture.md, "Recipe stages"): shared by every recipe.
 manifest_prefix=$manifest_dir/multi_conv
 train_split=train
 dev_split=dev

@@ -1,4 +1,4 @@
-"""The cut schema shared by every corpus (DESIGN.md §3) and its validation.
+"""The cut schema shared by every corpus (docs/architecture.md, "The cut schema") and its validation.
 
 One lhotse ``Cut`` per utterance. Its supervision carries:
 

@@ -1,0 +1,140 @@
+"""Recipe options and stage inputs: scripts/parse_options.sh and the checks of scripts/recipe_stages.sh.
+
+Each test runs a copy of a recipe in a temporary directory with a stand-in ``hent-srt`` (and ``torchrun``) on
+PATH that only records its arguments, so no stage does real work.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RECORDER = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$HENT_SRT_CALLS"
+"""
+
+
+@pytest.fixture
+def recipes(tmp_path) -> Path:
+    """A copy of scripts/ and the recipes under tmp_path, and bin/ with the recording stand-ins."""
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
+    for corpus in ("mini", "iwslt22_ta"):
+        shutil.copytree(REPO / "egs" / corpus, tmp_path / "egs" / corpus,
+                        ignore=shutil.ignore_patterns("data", "exp", "RESULTS.md"))
+    (tmp_path / "bin").mkdir()
+    for name in ("hent-srt", "torchrun"):
+        stub = tmp_path / "bin" / name
+        stub.write_text(RECORDER)
+        stub.chmod(0o755)
+    return tmp_path
+
+
+def run(recipes: Path, corpus: str, *args: str) -> tuple[int, str, list[str]]:
+    """(exit status, stderr, the recorded hent-srt calls) of egs/CORPUS/run.sh ARGS."""
+    calls = recipes / "calls.txt"
+    calls.unlink(missing_ok=True)
+    env = dict(os.environ, PATH=f"{recipes / 'bin'}:{os.environ['PATH']}", HENT_SRT_CALLS=str(calls))
+    done = subprocess.run(["bash", str(recipes / "egs" / corpus / "run.sh"), *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+    recorded = calls.read_text().splitlines() if calls.exists() else []
+    return done.returncode, done.stderr, recorded
+
+
+def touch(root: Path, *paths: str) -> None:
+    for path in paths:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x\n")
+
+
+MINI = "egs/mini"
+MINI_DATA = f"{MINI}/data/es-en"
+MINI_EXP = f"{MINI}/exp/es-en"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--stage", "abc"), "option --stage takes an integer, got 'abc'"),
+        (("--stop-stage=1.5",), "option --stop-stage takes an integer, got '1.5'"),
+        (("--num-train", ""), "option --num-train takes an integer, got ''"),
+        (("--streaming", "maybe"), "option --streaming takes true or false (or yes/no, 1/0), got 'maybe'"),
+        (("--compare-shared", "Y"), "option --compare-shared takes true or false"),
+        (("--stage", "-1"), "--stage must be at least 0, got -1"),
+        (("--stage", "4", "--stop-stage", "2"), "--stop-stage 2 is before --stage 4"),
+        (("--stage", "1", "--num-jobs", "0"), "--num-jobs must be at least 1, got 0"),
+        (("--stage", "1", "--src-vocab-size", "0"), "--src-vocab-size must be at least 1"),
+        (("5",), "unexpected argument '5'"),
+        (("--stag", "5"), "unknown option --stag"),
+        (("--stage",), "option --stage needs a value"),
+    ],
+)
+def test_bad_options_are_refused_before_any_stage(recipes, args, message):
+    # kinds and the stage range are checked when the options are parsed; the ranges of the settings of stages 1-6
+    # before stage 1 (the --num-jobs and --src-vocab-size cases start there, as stage 0 checks its own)
+    code, err, calls = run(recipes, "mini", *args)
+    assert code == 2 and message in err and calls == []
+
+
+def test_recipe_defaults_are_checked_too(recipes):
+    code, err, calls = run(recipes, "iwslt22_ta", "--stage", "5", "--ngpu", "two")
+    assert code == 2 and "option --ngpu takes an integer, got 'two'" in err and calls == []
+    code, err, calls = run(recipes, "iwslt22_ta", "--stage", "5", "--speed-perturb", "nope")
+    assert code == 2 and "--speed-perturb" in err and calls == []
+
+
+def test_help_lists_each_option_with_its_kind_and_default(recipes):
+    done = subprocess.run(["bash", str(recipes / MINI / "run.sh"), "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "--stage N (default 0)" in done.stdout
+    assert "--streaming true|false (default false)" in done.stdout
+    assert "--pair VALUE (default 'es-en')" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "word, streaming",
+    [("yes", True), ("true", True), ("1", True), ("YES", True), ("no", False), ("false", False), ("0", False)],
+)
+def test_streaming_option_picks_the_models_stage5_decodes(recipes, word, streaming):
+    model = "hent_srt_streaming" if streaming else "hent_srt"
+    touch(recipes, f"{MINI_EXP}/{model}/epoch-1.pt", f"{MINI_EXP}/{model}/epoch-2.pt",
+          f"{MINI_DATA}/fbank/cuts_test.jsonl.gz")
+    code, err, calls = run(recipes, "mini", "--streaming", word, "--stage", "05", "--stop-stage", "5")
+    assert code == 0, err
+    decode = [c for c in calls if c.startswith("hent-srt decode")]
+    assert len(decode) == 1 and f"/{model}/averaged.pt" in decode[0]
+    assert (" --streaming" in decode[0]) == streaming and ("--method greedy" in decode[0]) != streaming
+
+
+@pytest.mark.parametrize(
+    "stage, present, message",
+    [
+        ("1", [], "stage 1 needs ./data/es-en/manifests/es-en_cuts_train.jsonl.gz (or the recordings and "
+                  "supervisions manifests of split train), which stage 0 makes"),
+        ("2", [], "stage 2 needs ./data/es-en/fbank/cuts_train.jsonl.gz, which stage 1 makes"),
+        ("3", ["fbank/cuts_train.jsonl.gz", "fbank/cuts_dev.jsonl.gz"],
+         "stage 3 needs ./data/es-en/bpe_src/bpe.model, which stage 2 makes"),
+        ("4", [], "stage 4 needs ./data/es-en/fbank/cuts_train.jsonl.gz, which stage 1 makes"),
+        ("4", ["fbank/cuts_train.jsonl.gz", "fbank/cuts_dev.jsonl.gz", "bpe_src/bpe.model", "bpe_src/tokens.txt",
+               "bpe_tgt/bpe.model", "bpe_tgt/tokens.txt"],
+         "stage 4 needs a stage-3 checkpoint (epoch-N.pt) in ./exp/es-en/asr_pretrain: run stage 3 first"),
+        ("5", [], "stage 5 needs a stage-4 checkpoint (epoch-N.pt) in ./exp/es-en/hent_srt: run stage 4 first"),
+        ("6", [], "stage 6 needs ./exp/es-en/hent_srt/averaged.pt, which stage 5 makes"),
+    ],
+)
+def test_a_stage_without_its_inputs_names_the_stage_that_makes_them(recipes, stage, present, message):
+    touch(recipes, *(f"{MINI_DATA}/{p}" for p in present))
+    code, err, calls = run(recipes, "mini", "--stage", stage, "--stop-stage", stage)
+    assert code == 2 and message in err, err
+    assert calls == []
+
+
+def test_stage5_with_an_epoch_that_was_not_trained_names_the_last_one(recipes):
+    touch(recipes, f"{recipes}/egs/iwslt22_ta/exp/hent_srt/epoch-3.pt")
+    code, err, calls = run(recipes, "iwslt22_ta", "--stage", "5", "--stop-stage", "5", "--epoch", "20")
+    assert code == 2 and "no exp/hent_srt/epoch-20.pt (the last epoch there is 3); pass --epoch 3" in err
+    assert calls == []
