@@ -135,7 +135,7 @@ def prepare_musan(
     if len(cuts) == 0:
         raise CorpusError(f"MUSAN: no recording under {corpus_dir} lasts {min_window} s or more.")
     for part, recs in recordings.items():
-        logger.info("MUSAN %s: %d recordings, %.1f hours", part, len(recs), sum(r.duration for r in recs) / 3600)
+        logger.info("MUSAN %s: %d recordings, %.1f minutes", part, len(recs), sum(r.duration for r in recs) / 60)
     logger.info("MUSAN: %d windows of at most %g s", len(cuts), window)
     if out_dir is not None:
         items = [(recs, recordings_path(out_dir, part)) for part, recs in recordings.items()]
