@@ -28,8 +28,6 @@ from pathlib import Path
 
 __all__ = ["CORPORA", "add_arguments", "local_main", "main"]
 
-logger = logging.getLogger(__name__)
-
 
 def _out_dir(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--out-dir", "--output-dir", dest="out_dir", required=True, type=Path, help=what)
