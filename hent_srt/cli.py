@@ -36,6 +36,7 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
+    Command("prepare", "hent_srt.data.corpora.prepare", "stage 0: corpus files -> lhotse manifests (per corpus)"),
     Command("synth", "hent_srt.data.corpora.synth", "generate the synthetic speech-translation corpus"),
     Command("features", "hent_srt.data.features", "resample, speed-perturb and extract 80-dim fbank"),
     Command("bpe", "hent_srt.data.tokenizer", "train sentencepiece models for source and target text"),

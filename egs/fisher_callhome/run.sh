@@ -15,7 +15,6 @@ callhome_transcript_dir=
 translation_dir=
 manifest_dir=data/manifests
 flac_dir=data/flac  # one-time FLAC copy of the SPHERE audio; pass --flac-dir "" to read the .sph files
-python=python3
 test_splits="fisher_dev fisher_dev2 fisher_test"
 . ../../scripts/recipe_defaults.sh
 . ../../scripts/parse_options.sh
@@ -36,12 +35,12 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if $done_all; then
     echo "stage 0: manifests in $manifest_dir exist, skipping"
   else
-    "$python" ../../local/prepare_fisher_callhome.py --translation-dir "$translation_dir" \
+    hent-srt prepare fisher_callhome --translation-dir "$translation_dir" \
       ${fisher_audio_dir:+--fisher-audio-dir "$fisher_audio_dir"} \
       ${fisher_transcript_dir:+--fisher-transcript-dir "$fisher_transcript_dir"} \
       ${callhome_audio_dir:+--callhome-audio-dir "$callhome_audio_dir"} \
       ${callhome_transcript_dir:+--callhome-transcript-dir "$callhome_transcript_dir"} \
-      --output-dir "$manifest_dir" ${flac_dir:+--flac-dir "$flac_dir"}
+      --out-dir "$manifest_dir" ${flac_dir:+--flac-dir "$flac_dir"}
   fi
 fi
 

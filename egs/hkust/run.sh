@@ -11,7 +11,6 @@ translation_tsv=
 allow_untranslated=false
 manifest_dir=data/manifests
 flac_dir=data/flac  # one-time FLAC copy of the SPHERE audio; pass --flac-dir "" to read the .sph files
-python=python3
 test_splits="dev"
 . ../../scripts/recipe_defaults.sh
 . ../../scripts/parse_options.sh
@@ -27,8 +26,8 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
     fi
     extra=""
     $allow_untranslated && extra="--allow-untranslated"
-    "$python" ../../local/prepare_hkust.py --audio-dir "$audio_dir" --transcript-dir "$transcript_dir" \
-      --translation-tsv "$translation_tsv" --output-dir "$manifest_dir" $extra ${flac_dir:+--flac-dir "$flac_dir"}
+    hent-srt prepare hkust --audio-dir "$audio_dir" --transcript-dir "$transcript_dir" \
+      --translation-tsv "$translation_tsv" --out-dir "$manifest_dir" $extra ${flac_dir:+--flac-dir "$flac_dir"}
   fi
 fi
 

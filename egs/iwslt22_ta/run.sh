@@ -9,7 +9,6 @@ corpus_dir=
 split_dir=
 manifest_dir=data/manifests
 flac_dir=data/flac  # one-time FLAC copy of the SPHERE audio; pass --flac-dir "" to read the .sph files
-python=python3
 test_splits="dev test1"
 . ../../scripts/recipe_defaults.sh
 . ../../scripts/parse_options.sh
@@ -27,8 +26,8 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
       echo "$0: stage 0 needs --corpus-dir (LDC2022E01) and --split-dir (iwslt22-dialect checkout); see README.md" >&2
       exit 2
     fi
-    "$python" ../../local/prepare_iwslt22_ta.py --corpus-dir "$corpus_dir" --split-dir "$split_dir" \
-      --output-dir "$manifest_dir" ${flac_dir:+--flac-dir "$flac_dir"}
+    hent-srt prepare iwslt22_ta --corpus-dir "$corpus_dir" --split-dir "$split_dir" \
+      --out-dir "$manifest_dir" ${flac_dir:+--flac-dir "$flac_dir"}
   fi
 fi
 

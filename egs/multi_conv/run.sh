@@ -9,7 +9,6 @@ iwslt22_ta_dir=../iwslt22_ta/data/manifests
 fisher_callhome_dir=../fisher_callhome/data/manifests
 hkust_dir=../hkust/data/manifests
 manifest_dir=data/manifests
-python=python3
 test_splits="iwslt22_ta_test1 fisher_dev2 fisher_test callhome_evltest hkust_dev"
 . ../../scripts/recipe_defaults.sh
 . ../../scripts/parse_options.sh
@@ -27,7 +26,7 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
       echo "$0: no prepared corpus found; run stage 0 of ../iwslt22_ta, ../fisher_callhome or ../hkust first" >&2
       exit 2
     fi
-    "$python" ../../local/prepare_multi_conv.py $args --output-dir "$manifest_dir"
+    hent-srt prepare multi_conv $args --out-dir "$manifest_dir"
   fi
 fi
 

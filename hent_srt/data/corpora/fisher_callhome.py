@@ -7,10 +7,12 @@ Inputs (any directory depth inside each release; files are found by name):
   (0 = side A, 1 = side B), start, end, speaker, speaker type, dialect, transcript, ...; header lines
   ``file;unicode ...`` and ``;;MM ...``).
 - CALLHOME Spanish audio, LDC96S35: ``SP_0897.SPH`` (two-channel); transcripts, LDC96T17:
-  ``transcrp/<part>/sp_0897.txt`` (ISO-8859-1, lines ``start end A: text``).
+  ``transcrp/<part>/sp_0897.txt`` (ISO-8859-1, lines ``start end A: text``; a copy converted to UTF-8 is
+  recognised).
 - Translations, LDC2014T23 or https://github.com/joshua-decoder/fisher-callhome-corpus:
   ``mapping/<split>`` (lines ``<transcript stem> <line ids joined by _>``) and ``corpus/ldc/<split>.en``, or
-  ``.en.0`` … ``.en.3`` (four references) for fisher_dev, fisher_dev2 and fisher_test.
+  ``.en.0`` … ``.en.3`` (four references) for fisher_dev, fisher_dev2 and fisher_test. UTF-8, with carriage
+  returns inside some lines: lines end at ``\n`` only (:func:`~hent_srt.data.corpora.textfile.read_lines`).
 
 Line ids count, from 1, the transcript lines as Post et al.'s ``build_fisher.sh``/``build_callhome.sh`` do:
 Fisher skips the ``file;unicode`` and ``;;MM`` header lines, CALLHOME counts every line of the file. A segment
@@ -18,6 +20,11 @@ is the union of its lines (first start to last end, on the channel of its first 
 lines' texts joined, with LDC markup stripped as in Post's ``strip_markup.pl``; its English is the line of
 the same index in ``corpus/ldc/<split>.en[.0]``. With ``normalize`` both sides get Post's ``lc.rm``
 (:func:`~hent_srt.data.text.normalize_lc_rm`).
+
+The evaluation splits (all but fisher_train and callhome_train) keep every segment with a positive duration,
+as the published sizes do: a reference that normalisation leaves empty (punctuation only, such as ``--``) is
+stored as released (:func:`~hent_srt.data.corpora.manifests.segment_texts`). The training splits drop such
+segments, counted in the summary line.
 """
 
 from __future__ import annotations
@@ -39,15 +46,18 @@ from hent_srt.data.corpora.manifests import (
     fit_to_recordings,
     require_dir,
     require_file,
+    segment_texts,
     write_splits,
 )
 from hent_srt.data.corpora.sphere import sphere_recording
+from hent_srt.data.corpora.textfile import read_lines
 from hent_srt.data.schema import make_supervision
 from hent_srt.data.text import normalize_lc_rm
 
 __all__ = [
     "CALLHOME_SPLITS",
     "CORPUS",
+    "EVALUATION_SPLITS",
     "EXPECTED_SEGMENTS",
     "FISHER_SPLITS",
     "MULTI_REFERENCE_SPLITS",
@@ -63,6 +73,7 @@ CORPUS = "fisher_callhome"
 FISHER_SPLITS = ("fisher_train", "fisher_dev", "fisher_dev2", "fisher_test")
 CALLHOME_SPLITS = ("callhome_train", "callhome_devtest", "callhome_evltest")
 MULTI_REFERENCE_SPLITS = ("fisher_dev", "fisher_dev2", "fisher_test")
+EVALUATION_SPLITS = ("fisher_dev", "fisher_dev2", "fisher_test", "callhome_devtest", "callhome_evltest")
 NUM_REFERENCES = 4
 EXPECTED_SEGMENTS = {
     "fisher_train": 138_819,
@@ -80,6 +91,8 @@ logger = logging.getLogger(__name__)
 # Lines whose channel field is wrong in LDC2010T04, as found by lhotse's fisher_spanish_st recipe:
 # (transcript stem, line id) -> channel.
 FISHER_CHANNEL_ERRATA = {("20050930_180411_157_fsp", 2): 0, ("20051225_192042_872_fsp", 1): 0}
+FISHER_ENCODINGS = ("utf-8",)
+CALLHOME_ENCODINGS = ("utf-8", "iso-8859-1")
 
 _TRANSLATION_FIX = (
     "Pass --translation-dir pointing at LDC2014T23 or a checkout of "
@@ -110,13 +123,6 @@ def strip_ldc_markup(text: str) -> str:
     return " ".join(text.split())
 
 
-def _lines(path: Path, encoding: str) -> list[str]:
-    lines = path.read_bytes().decode(encoding).split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
-
-
 def read_fisher_transcript(path: Path) -> list[TranscriptLine | str]:
     """The numbered lines of a Fisher ``.tdf`` (index ``i`` = line id ``i + 1``), header lines skipped.
 
@@ -124,7 +130,7 @@ def read_fisher_transcript(path: Path) -> list[TranscriptLine | str]:
     mapping that refers to it fails.
     """
     numbered: list[TranscriptLine | str] = []
-    for raw in _lines(path, "utf-8"):
+    for raw in read_lines(path, FISHER_ENCODINGS, "a Fisher Spanish transcript (LDC2010T04)"):
         if ";;MM" in raw or "file;unicode" in raw:
             continue
         parts = raw.split("\t")
@@ -144,7 +150,7 @@ def read_callhome_transcript(path: Path) -> list[TranscriptLine | str]:
     Every line counts, blank or not; lines that are not ``start end A|B: text`` are kept as raw strings.
     """
     numbered: list[TranscriptLine | str] = []
-    for raw in _lines(path, "iso-8859-1"):
+    for raw in read_lines(path, CALLHOME_ENCODINGS, "a CALLHOME Spanish transcript (LDC96T17)"):
         match = _CALLHOME_LINE.match(raw)
         side = match.group(3).upper() if match else ""
         if not match or side[:1] not in ("A", "B"):
@@ -161,7 +167,7 @@ def read_callhome_transcript(path: Path) -> list[TranscriptLine | str]:
 def read_mapping(path: Path) -> list[tuple[str, list[int]]]:
     """Read ``mapping/<split>``: ``(transcript stem, [line ids])`` per segment, in order."""
     entries = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_lines(path, what="a Post et al. mapping file"), start=1):
         parts = raw.split()
         if not parts:
             continue
@@ -175,13 +181,6 @@ def read_mapping(path: Path) -> list[tuple[str, list[int]]]:
             ) from None
         entries.append((parts[0], ids))
     return entries
-
-
-def _read_lines(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
 
 
 def _reference_paths(translation_dir: Path, split: str) -> list[Path]:
@@ -264,7 +263,7 @@ def _prepare_split(
     mapping_path = require_file(translation_dir / "mapping" / split, f"{split} mapping", _TRANSLATION_FIX)
     mapping = read_mapping(mapping_path)
     reference_paths = _reference_paths(translation_dir, split)
-    references = [_read_lines(p) for p in reference_paths]
+    references = [read_lines(p, what="Post et al.'s English references") for p in reference_paths]
     for path, lines in zip(reference_paths, references):
         if len(lines) != len(mapping):
             raise CorpusError(
@@ -272,6 +271,7 @@ def _prepare_split(
                 f"{len(lines)} lines; expected one English line per mapping line. Use files of the same release."
             )
     drops = DropCounter()
+    evaluation = split in EVALUATION_SPLITS
     recordings: dict[str, Recording] = {}
     short_refs = 0
     transcripts: dict[str, list[TranscriptLine | str]] = {}
@@ -298,23 +298,24 @@ def _prepare_split(
             transcripts[stem] = source.read(source.transcripts[key])
         lines = _segment_lines(source, stem, ids, transcripts[stem], where)
         start, end = min(x.start for x in lines), max(x.end for x in lines)
-        text = strip_ldc_markup(" ".join(x.text for x in lines))
-        refs = [r[index] for r in references]
+        released_text = strip_ldc_markup(" ".join(x.text for x in lines))
+        released_refs = [r[index] for r in references]
         if normalize:
-            text = normalize_lc_rm(text)
-            refs = [normalize_lc_rm(r) for r in refs]
+            text = normalize_lc_rm(released_text)
+            refs = [normalize_lc_rm(r) for r in released_refs]
         else:
-            refs = [" ".join(r.split()) for r in refs]
-        if end - start <= 0:
-            drops.add("non-positive duration")
+            text, refs = released_text, [" ".join(r.split()) for r in released_refs]
+        kept = segment_texts(end - start, (text, released_text), (refs[0], released_refs[0]), evaluation, drops)
+        if kept is None:
             continue
-        if not text:
-            drops.add("empty transcript")
-            continue
-        if not refs[0]:
-            drops.add("empty translation")
-            continue
-        kept_refs = [r for r in refs if r]
+        text, translation = kept
+        # only evaluation splits have several references: each is kept as released when normalisation empties it
+        further = []
+        for r, released in zip(refs[1:], released_refs[1:]):
+            if not r and released.strip():
+                drops.keep("further reference empty after normalisation (stored as released)")
+            further.append(r or " ".join(released.split()))
+        kept_refs = [r for r in [translation, *further] if r]
         short_refs += len(kept_refs) < len(refs)
         channel = lines[0].channel
         supervisions.append(
@@ -326,14 +327,14 @@ def _prepare_split(
                 channel=channel,
                 text=text,
                 language=LANGUAGE,
-                translation=refs[0],
+                translation=translation,
                 speaker=f"{stem}-{'AB'[channel]}",
                 translation_refs=kept_refs if split in MULTI_REFERENCE_SPLITS else None,
             )
         )
     if short_refs:
         logger.info(
-            "%s %s: %d segments keep fewer than %d references (empty ones left out)",
+            "%s %s: %d segments keep fewer than %d references (empty lines of the release left out)",
             CORPUS,
             split,
             short_refs,

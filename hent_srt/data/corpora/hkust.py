@@ -4,10 +4,12 @@ Inputs (files are found by name at any depth inside each release):
 
 - audio: ``.../audio/{train,dev}/<call>.sph`` (two-channel, 8 kHz; side A = channel 0, side B = channel 1),
   ``<call>`` like ``20040503_222707_A000687_B000688``;
-- transcripts: ``.../trans/{train,dev}/<call>.txt`` (GBK), lines ``start end A: text`` or ``... B: text``;
-  ``#`` lines and blank lines are skipped;
+- transcripts: ``.../trans/{train,dev}/<call>.txt`` (GBK, read as its superset GB18030; a copy converted to
+  UTF-8 is recognised), lines ``start end A: text`` or ``... B: text`` (blanks or tabs between the fields);
+  ``#`` lines and blank lines are skipped, other lines that do not parse are counted and logged;
 - translations (Wotherspoon et al. 2024, arXiv 2404.11619), whose release format is not public, as one
-  UTF-8 tab-separated file, a line per segment (``#`` lines and blank lines skipped)::
+  UTF-8 tab-separated file (a byte-order mark and CRLF are fine), a line per segment (``#`` lines and blank
+  lines skipped)::
 
       <call>\\t<side A|B (or 0|1)>\\t<start seconds>\\t<end seconds>\\t<English>
 
@@ -18,10 +20,14 @@ The split (train or dev) is the name of the directory the transcript and audio s
 (``{breath}``-style events, ``<noise>``/``<foreign>`` tags, ``((uncertain))`` brackets, ``%`` and ``~``
 marks) is removed, keeping the spoken words; with ``normalize`` the Mandarin gets
 :func:`~hent_srt.data.text.normalize_mandarin` and the English :func:`~hent_srt.data.text.normalize_lc_rm`.
+The dev split, HKUST's test set, keeps a text that normalisation leaves empty as released
+(:func:`~hent_srt.data.corpora.manifests.segment_texts`); train drops it. Files are read with
+:func:`~hent_srt.data.corpora.textfile.read_lines` (lines end at ``\n`` only).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,14 +45,17 @@ from hent_srt.data.corpora.manifests import (
     match_by_timing,
     require_dir,
     require_file,
+    segment_texts,
     write_splits,
 )
 from hent_srt.data.corpora.sphere import sphere_recording
+from hent_srt.data.corpora.textfile import read_lines
 from hent_srt.data.schema import make_supervision
 from hent_srt.data.text import normalize_lc_rm, normalize_mandarin
 
 __all__ = [
     "CORPUS",
+    "EVALUATION_SPLITS",
     "SPLITS",
     "HkustLine",
     "prepare_hkust",
@@ -57,8 +66,12 @@ __all__ = [
 
 CORPUS = "hkust"
 SPLITS = ("train", "dev")
+EVALUATION_SPLITS = ("dev",)
 LANGUAGE = "zh"
 TIME_TOLERANCE = 0.01
+TRANSCRIPT_ENCODINGS = ("utf-8", "gb18030")
+
+logger = logging.getLogger(__name__)
 
 _TRANSLATION_FIX = (
     "Pass --translation-tsv pointing at a UTF-8 file with lines "
@@ -91,21 +104,27 @@ def strip_hkust_markup(text: str) -> str:
 
 
 def read_hkust_transcript(path: Path) -> list[HkustLine]:
-    """The utterance lines of one HKUST transcript (GBK); the call id is the file stem."""
-    try:
-        content = path.read_bytes().decode("gbk")
-    except UnicodeDecodeError as e:
-        raise CorpusError(
-            f"{path} is not GBK-encoded text ({e}); expected the LDC2005T32 transcripts."
-        ) from None
-    lines = []
-    for number, raw in enumerate(content.split("\n"), start=1):
-        if raw.lstrip().startswith("#"):
+    """The utterance lines of one HKUST transcript (GBK); the call id is the file stem.
+
+    Lines that are neither blank, ``#`` comments nor ``start end A|B: text`` are left out and logged.
+    """
+    lines, unparsed = [], []
+    for number, raw in enumerate(read_lines(path, TRANSCRIPT_ENCODINGS, "an HKUST transcript (LDC2005T32)"), 1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
             continue
-        match = _LINE.match(raw.rstrip("\r"))
+        match = _LINE.match(raw)
         if match:
             start, end, side, text = match.groups()
             lines.append(HkustLine(path.stem, "AB".index(side), float(start), float(end), text or "", number))
+        else:
+            unparsed.append(number)
+    if unparsed:
+        logger.warning(
+            "%s: %d line(s) are not 'start end A|B: text' and are left out (first: line %d)",
+            path,
+            len(unparsed),
+            unparsed[0],
+        )
     return lines
 
 
@@ -122,8 +141,7 @@ def read_translations(path: Path | str) -> dict[tuple[str, int], list[HkustLine]
     """Read the translation TSV into ``{(call, channel): [lines]}``; ``CorpusError`` naming a bad line."""
     path = require_file(path, "HKUST translations", _TRANSLATION_FIX)
     table: dict[tuple[str, int], list[HkustLine]] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        raw = raw.rstrip("\r")
+    for number, raw in enumerate(read_lines(path, what="the HKUST translation TSV"), start=1):
         if not raw.strip() or raw.startswith("#"):
             continue
         parts = raw.split("\t")
@@ -131,7 +149,7 @@ def read_translations(path: Path | str) -> dict[tuple[str, int], list[HkustLine]
             if len(parts) != 5:
                 raise ValueError
             line = HkustLine(
-                parts[0].strip(), _parse_channel(parts[1]), float(parts[2]), float(parts[3]), parts[4], number
+                parts[0].strip(), _parse_channel(parts[1]), float(parts[2]), float(parts[3]), parts[4].strip(), number
             )
         except ValueError:
             raise CorpusError(
@@ -168,6 +186,7 @@ def _call_supervisions(
     normalize: bool,
     allow_untranslated: bool,
     tolerance: float,
+    evaluation: bool,
     drops: DropCounter,
     translation_path: Path,
 ) -> list:
@@ -194,30 +213,29 @@ def _call_supervisions(
         if untranslated:
             drops.add("without translation", len(untranslated))
         for src, tgt in pairs:
-            text = strip_hkust_markup(src.text)
-            translation = " ".join(tgt.text.split())
+            released_text = strip_hkust_markup(src.text)
+            text, translation = released_text, " ".join(tgt.text.split())
             if normalize:
                 text, translation = normalize_mandarin(text), normalize_lc_rm(translation)
-            if src.end - src.start <= 0:
-                drops.add("non-positive duration")
-            elif not text:
-                drops.add("empty transcript")
-            elif not translation:
-                drops.add("empty translation")
-            else:
-                supervisions.append(
-                    make_supervision(
-                        id=f"{path.stem}-{'AB'[channel]}-{round(src.start * 1000):07d}",
-                        recording_id=path.stem,
-                        start=round(src.start, 3),
-                        duration=round(src.end - src.start, 3),
-                        channel=channel,
-                        text=text,
-                        language=LANGUAGE,
-                        translation=translation,
-                        speaker=f"{path.stem}-{'AB'[channel]}",
-                    )
+            kept = segment_texts(
+                src.end - src.start, (text, released_text), (translation, tgt.text), evaluation, drops
+            )
+            if kept is None:
+                continue
+            text, translation = kept
+            supervisions.append(
+                make_supervision(
+                    id=f"{path.stem}-{'AB'[channel]}-{round(src.start * 1000):07d}",
+                    recording_id=path.stem,
+                    start=round(src.start, 3),
+                    duration=round(src.end - src.start, 3),
+                    channel=channel,
+                    text=text,
+                    language=LANGUAGE,
+                    translation=translation,
+                    speaker=f"{path.stem}-{'AB'[channel]}",
                 )
+            )
     return supervisions
 
 
@@ -273,7 +291,15 @@ def prepare_hkust(
             recordings.append(recording)
             supervisions.extend(
                 _call_supervisions(
-                    path, translations, used, normalize, allow_untranslated, tolerance, drops, translation_tsv
+                    path,
+                    translations,
+                    used,
+                    normalize,
+                    allow_untranslated,
+                    tolerance,
+                    split in EVALUATION_SPLITS,
+                    drops,
+                    translation_tsv,
                 )
             )
         recording_set = RecordingSet.from_recordings(recordings)

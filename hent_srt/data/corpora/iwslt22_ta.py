@@ -15,7 +15,13 @@ A transcript line and a translation line are one segment when their start and en
 tolerance; lines are never paired by position or by sorting strings. As in the task's ``1_prepare_stm.py``,
 excluded segments are left out and, of several lines of a file with the same start time, the last is kept.
 Texts get the official filters (:func:`~hent_srt.data.text.normalize_iwslt22_tunisian`,
-:func:`~hent_srt.data.text.normalize_iwslt22_english`) unless ``normalize=False``.
+:func:`~hent_srt.data.text.normalize_iwslt22_english`) unless ``normalize=False``; dev and test1 keep a text
+that the filters leave empty (``؟``, ``?``) as released (:func:`~hent_srt.data.corpora.manifests.segment_texts`),
+train drops it.
+
+All files are UTF-8 (the Tunisian in Arabic script, with the Latin ``O/ U/ M/`` markers), read with
+:func:`~hent_srt.data.corpora.textfile.read_lines`: byte-order marks, CRLF and line breaks other than ``\n``
+inside a line do not change the lines; fields are stripped of surrounding blanks.
 """
 
 from __future__ import annotations
@@ -36,14 +42,17 @@ from hent_srt.data.corpora.manifests import (
     match_by_timing,
     require_dir,
     require_file,
+    segment_texts,
     write_splits,
 )
 from hent_srt.data.corpora.sphere import sphere_recording
+from hent_srt.data.corpora.textfile import read_lines
 from hent_srt.data.schema import make_supervision
 from hent_srt.data.text import normalize_iwslt22_english, normalize_iwslt22_tunisian
 
 __all__ = [
     "CORPUS",
+    "EVALUATION_SPLITS",
     "EXPECTED_SEGMENTS",
     "SPLITS",
     "TsvSegment",
@@ -56,6 +65,7 @@ __all__ = [
 
 CORPUS = "iwslt22_ta"
 SPLITS = ("train", "dev", "test1")
+EVALUATION_SPLITS = ("dev", "test1")
 EXPECTED_SEGMENTS = {"train": 202_499, "dev": 3_833, "test1": 4_204}
 LANGUAGE = "aeb"
 TIME_TOLERANCE = 0.01
@@ -83,8 +93,7 @@ class TsvSegment:
 def read_tsv(path: Path) -> list[TsvSegment]:
     """Read a ``start \\t end \\t speaker \\t text`` file; ``CorpusError`` naming the line when malformed."""
     segments = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        raw = raw.rstrip("\r")
+    for number, raw in enumerate(read_lines(path, what="an IWSLT22 transcript or translation TSV"), start=1):
         if not raw.strip():
             continue
         parts = raw.split("\t")
@@ -92,7 +101,7 @@ def read_tsv(path: Path) -> list[TsvSegment]:
             raise CorpusError(
                 f"{path}, line {number}: expected 'start<TAB>end<TAB>speaker<TAB>text', got {raw!r}."
             )
-        text = "\t".join(parts[3:]) if len(parts) > 3 else ""
+        text = " ".join(" ".join(parts[3:]).split())
         try:
             start, end = float(parts[0]), float(parts[1])
         except ValueError:
@@ -102,7 +111,7 @@ def read_tsv(path: Path) -> list[TsvSegment]:
 
 
 def _read_id_list(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in read_lines(path, what="an IWSLT22 split list") if line.strip()]
 
 
 def read_split_lists(split_dir: Path | str, splits: Sequence[str] = SPLITS) -> dict[str, list[str]]:
@@ -136,7 +145,7 @@ def read_exclusions(split_dir: Path | str) -> set[tuple[str, int, int]]:
     """Read ``exclude-utterance.txt``: keys ``(file_id, start_ms, end_ms)`` of segments to leave out."""
     path = require_file(Path(split_dir) / "exclude-utterance.txt", "IWSLT22 exclusion list", _SPLIT_FIX)
     keys = set()
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_lines(path, what="the IWSLT22 exclusion list"), start=1):
         parts = raw.split()
         if not parts:
             continue
@@ -194,6 +203,7 @@ def _side_supervisions(
     exclusions: set[tuple[str, int, int]],
     normalize: bool,
     tolerance: float,
+    evaluation: bool,
     drops: DropCounter,
 ) -> list:
     pairs = pair_by_timing(
@@ -211,17 +221,12 @@ def _side_supervisions(
     supervisions = []
     for start_ms in sorted(latest):
         src, tgt = latest[start_ms]
-        text = normalize_iwslt22_tunisian(src.text) if normalize else " ".join(src.text.split())
-        translation = normalize_iwslt22_english(tgt.text) if normalize else " ".join(tgt.text.split())
-        if src.end - src.start <= 0:
-            drops.add("non-positive duration")
+        text = normalize_iwslt22_tunisian(src.text) if normalize else src.text
+        translation = normalize_iwslt22_english(tgt.text) if normalize else tgt.text
+        kept = segment_texts(src.end - src.start, (text, src.text), (translation, tgt.text), evaluation, drops)
+        if kept is None:
             continue
-        if not text:
-            drops.add("empty transcript")
-            continue
-        if not translation:
-            drops.add("empty translation")
-            continue
+        text, translation = kept
         supervisions.append(
             make_supervision(
                 id=f"{file_id}-{start_ms:07d}-{round(src.end * 1000):07d}",
@@ -305,7 +310,14 @@ def prepare_iwslt22_ta(
             recordings.append(sphere_recording(audio_path, file_id, flac_dir))
             supervisions.extend(
                 _side_supervisions(
-                    file_id, transcripts[file_id], translation_path, exclusions, normalize, tolerance, drops
+                    file_id,
+                    transcripts[file_id],
+                    translation_path,
+                    exclusions,
+                    normalize,
+                    tolerance,
+                    split in EVALUATION_SPLITS,
+                    drops,
                 )
             )
         recording_set = RecordingSet.from_recordings(recordings)

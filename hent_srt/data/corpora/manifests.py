@@ -12,6 +12,7 @@ import bisect
 import dataclasses
 import logging
 import os
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ __all__ = [
     "match_by_timing",
     "require_dir",
     "require_file",
+    "segment_texts",
+    "write_manifests",
     "write_splits",
 ]
 
@@ -81,23 +84,71 @@ def load_split(manifest_dir: Path | str, corpus: str, split: str) -> SplitManife
 
 @dataclass
 class DropCounter:
-    """Counts segments left out of a split, by reason, for the preparation summary."""
+    """Counts segments left out of a split, by reason, and texts kept as released, for the summary line."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
 
     def add(self, reason: str, n: int = 1) -> None:
         """Record ``n`` more segments dropped for ``reason``."""
         self.counts[reason] = self.counts.get(reason, 0) + n
+
+    def keep(self, reason: str, n: int = 1) -> None:
+        """Record ``n`` more segments kept although ``reason`` (e.g. a reference of punctuation only)."""
+        self.kept[reason] = self.kept.get(reason, 0) + n
 
     def total(self) -> int:
         """Number of dropped segments over all reasons."""
         return sum(self.counts.values())
 
     def describe(self) -> str:
-        """``"none"`` or ``"3 empty transcript, 1 zero duration"``."""
-        if not self.counts:
-            return "none"
-        return ", ".join(f"{n} {reason}" for reason, n in sorted(self.counts.items()))
+        """``"none"`` or ``"3 empty transcript, 1 zero duration"``, then what was kept as released, if any."""
+        dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(self.counts.items())) or "none"
+        if not self.kept:
+            return dropped
+        return dropped + "; kept: " + ", ".join(f"{n} {reason}" for reason, n in sorted(self.kept.items()))
+
+
+def _stored_text(normalized: str, released: str, evaluation: bool, kind: str, drops: DropCounter) -> str:
+    if normalized:
+        return normalized
+    released = " ".join(released.split())
+    if not released:
+        drops.add(f"empty {kind}")
+        return ""
+    reason = f"{kind} empty after normalisation"
+    if evaluation:
+        drops.keep(f"{reason} (stored as released)")
+        return released
+    drops.add(reason)
+    return ""
+
+
+def segment_texts(
+    duration: float,
+    transcript: tuple[str, str],
+    translation: tuple[str, str],
+    evaluation: bool,
+    drops: DropCounter,
+) -> tuple[str, str] | None:
+    """The (transcript, translation) a segment stores, or None when it is left out (``drops`` says why).
+
+    ``transcript`` and ``translation`` are each (normalised text, released text). A segment without a positive
+    ``duration`` or with an empty released text is left out. When normalisation leaves nothing of a released
+    text (a reference made of punctuation only, such as ``--`` or ``]``), an evaluation split keeps the segment
+    with the released text, white space squeezed: it is still a reference, the published split sizes count it,
+    and scoring, which applies the same normaliser, reads it as the empty string. A training split drops it.
+    """
+    if not duration > 0:
+        drops.add("non-positive duration")
+        return None
+    text = _stored_text(*transcript, evaluation, "transcript", drops)
+    if not text:
+        return None
+    target = _stored_text(*translation, evaluation, "translation", drops)
+    if not target:
+        return None
+    return text, target
 
 
 def fit_to_recordings(
@@ -198,25 +249,36 @@ def _validate_split(corpus: str, split: str, recordings: RecordingSet, supervisi
     validate_cuts(CutSet.from_manifests(recordings=recordings, supervisions=supervisions))
 
 
+def write_manifests(items: Sequence[tuple[RecordingSet | SupervisionSet | CutSet, Path]]) -> None:
+    """Write each ``(manifest, path)`` to a unique temporary name beside ``path``, then rename them all.
+
+    Nothing is renamed until every manifest is written, and no temporary file is left behind on failure.
+    """
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for manifest, final in items:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{final.name}", dir=final.parent)
+            os.close(fd)
+            pending.append((Path(temp), final))
+            manifest.to_file(temp)
+        for temp, final in pending:
+            os.replace(temp, final)
+    finally:
+        for temp, _ in pending:
+            temp.unlink(missing_ok=True)
+
+
 def write_splits(output_dir: Path | str, corpus: str, splits: Mapping[str, SplitManifests]) -> None:
-    """Validate every split, then write all manifests atomically (temporary names, then renames).
+    """Validate every split, then write all manifests atomically (:func:`write_manifests`).
 
     Validation of all splits happens before anything is written, so an invalid split leaves the output
     directory as it was.
     """
     for split, (recordings, supervisions) in splits.items():
         _validate_split(corpus, split, recordings, supervisions)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    pending: list[tuple[Path, Path]] = []
-    try:
-        for split, (recordings, supervisions) in splits.items():
-            for manifest, final in zip((recordings, supervisions), manifest_paths(output_dir, corpus, split)):
-                temp = final.with_name(f".tmp-{os.getpid()}-{final.name}")
-                manifest.to_file(temp)
-                pending.append((temp, final))
-        for temp, final in pending:
-            os.replace(temp, final)
-    finally:
-        for temp, _ in pending:
-            temp.unlink(missing_ok=True)
+    items = []
+    for split, (recordings, supervisions) in splits.items():
+        rec_path, sup_path = manifest_paths(output_dir, corpus, split)
+        items += [(recordings, rec_path), (supervisions, sup_path)]
+    write_manifests(items)

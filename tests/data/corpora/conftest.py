@@ -42,3 +42,9 @@ def fisher_dirs(ldc, tmp_path_factory) -> dict[str, Path]:
 def hkust_dirs(ldc, tmp_path_factory) -> dict[str, Path]:
     """Keyword arguments of prepare_hkust for a miniature HKUST set-up."""
     return ldc.make_hkust(tmp_path_factory.mktemp("hkust"))
+
+
+@pytest.fixture(scope="session")
+def fisher_miniature_dirs(ldc, tmp_path_factory) -> dict[str, Path]:
+    """Keyword arguments of prepare_fisher_callhome for every split at the sizes of ``ldc.MINIATURE``."""
+    return ldc.make_fisher_callhome_miniature(tmp_path_factory.mktemp("fisher_miniature"))

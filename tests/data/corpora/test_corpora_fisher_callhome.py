@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
-from hent_srt.data.corpora.fisher_callhome import prepare_fisher_callhome, strip_ldc_markup
+from hent_srt.data.corpora.fisher_callhome import (
+    MULTI_REFERENCE_SPLITS,
+    prepare_fisher_callhome,
+    strip_ldc_markup,
+)
 from hent_srt.data.corpora.manifests import CorpusError
+from hent_srt.data.text import normalize_lc_rm
 
 F1, F2, F3, F4 = (f"2005010{i}_120000_10{i}_fsp" for i in range(1, 5))
 
 # by hand from the fixture: segment = union of its lines (first start, last end, first line's side),
-# Post's markup stripping, then lc.rm on both sides. (start, end, channel, Spanish, English refs)
+# Post's markup stripping, then lc.rm on both sides; a carriage return inside a line is a space. A reference
+# of punctuation only is dropped from fisher_train (F1 line 5, ".") and kept as released in the evaluation
+# sets; the empty fourth reference of F2 line 2 is left out of its list. (start, end, channel, Spanish, refs)
 EXPECTED = {
     "fisher_train": [
         (F1, 0.10, 0.60, 0, "hola okay cómo estás", ["hello okay how are you"]),
@@ -27,7 +36,7 @@ EXPECTED = {
             "dónde vives",
             ["where do you live", "where do you live", "where's your home", "where do you reside"],
         ),
-        (F2, 1.00, 1.50, 0, "en madrid", ["in madrid", "in madrid", "madrid"]),
+        (F2, 1.00, 1.50, 0, "en madrid", ["in madrid", "in madrid", "--"]),
     ],
     "fisher_dev2": [
         (
@@ -38,6 +47,7 @@ EXPECTED = {
             "me gusta el fútbol",
             ["i like soccer", "i like football", "i love soccer", "soccer i like it"],
         ),
+        (F3, 1.10, 1.50, 1, "claro", ["]", "of course", "sure", "clearly"]),
     ],
     "fisher_test": [
         (F4, 0.10, 0.50, 1, "sí", ["yes", "yes", "yeah", "sure"]),
@@ -55,7 +65,10 @@ EXPECTED = {
         ("sp_0001", 0.90, 1.90, 1, "bien hija sí", ["fine okay dear yes"]),
     ],
     "callhome_devtest": [("sp_0002", 0.20, 1.50, 1, "año nuevo feliz año", ["new year happy new year"])],
-    "callhome_evltest": [("sp_0003", 0.10, 0.90, 0, "está bien", ["it's fine"])],
+    "callhome_evltest": [
+        ("sp_0003", 0.10, 0.90, 0, "está bien", ["it's fine"]),
+        ("sp_0003", 1.00, 1.50, 1, "ajá", ["--"]),
+    ],
 }
 
 
@@ -78,6 +91,36 @@ def test_all_splits_texts_references_and_sides(prepared):
     assert set(prepared) == set(EXPECTED)
     for split, rows in EXPECTED.items():
         assert _rows(prepared[split][1]) == rows, split
+
+
+def test_published_split_sizes_in_miniature(ldc, fisher_miniature_dirs, caplog):
+    """Every segment of the evaluation sets is kept; the carriage returns inside lines shift no reference."""
+    with caplog.at_level(logging.INFO):
+        manifests = prepare_fisher_callhome(**fisher_miniature_dirs)
+    assert {split: len(sups) for split, (_, sups) in manifests.items()} == ldc.miniature_expected_counts()
+    assert ldc.miniature_expected_counts()["fisher_test"] == 36 and ldc.MINIATURE["fisher_test"][2] == 17
+    for split, (_, supervisions) in manifests.items():
+        for sup in supervisions:
+            index = int(sup.id.rsplit("-", 1)[1])
+            translation = sup.custom["translated_text"]["en"]
+            assert translation == f"segment {index} so" or not normalize_lc_rm(translation), (split, sup.id)
+            if split in MULTI_REFERENCE_SPLITS:
+                refs = sup.custom["translated_refs"]["en"]
+                assert len(refs) == 4 and refs[0] == translation
+                assert all(r in (f"reference {k} of {index}", "?") for k, r in enumerate(refs[1:], 1))
+    n, punctuation, _ = ldc.MINIATURE["fisher_train"]
+    assert f"fisher_train: {n - punctuation} segments, published" in caplog.text
+    assert f"{punctuation} translation empty after normalisation" in caplog.text
+
+
+def test_a_copy_converted_to_utf8_reads_the_same(ldc, fisher_dirs, prepared, tmp_path):
+    """CALLHOME transcripts are ISO-8859-1 as released; a UTF-8 copy (iconv'd) must not turn into mojibake."""
+    dirs = _copy(ldc, fisher_dirs, tmp_path)
+    for path in dirs["callhome_transcript_dir"].rglob("*.txt"):
+        path.write_bytes(path.read_bytes().decode("iso-8859-1").encode("utf-8"))
+    manifests = prepare_fisher_callhome(**dirs, splits=["callhome_train", "callhome_evltest"])
+    for split in ("callhome_train", "callhome_evltest"):
+        assert _rows(manifests[split][1]) == EXPECTED[split]
 
 
 def test_single_reference_splits_carry_no_reference_list(prepared):
@@ -182,14 +225,14 @@ def test_missing_reference_file(ldc, fisher_dirs, tmp_path):
 
 def test_mapping_beyond_the_transcript(ldc, fisher_dirs, tmp_path):
     dirs = _copy(ldc, fisher_dirs, tmp_path)
-    (dirs["translation_dir"] / "mapping/callhome_evltest").write_text("sp_0003 1_7\n")
+    (dirs["translation_dir"] / "mapping/callhome_evltest").write_text("sp_0003 1_7\nsp_0003 2\n")
     with pytest.raises(CorpusError, match="refers to line 7 of .*sp_0003.txt"):
         prepare_fisher_callhome(**dirs, splits=["callhome_evltest"])
 
 
 def test_mapping_to_an_unknown_transcript(ldc, fisher_dirs, tmp_path):
     dirs = _copy(ldc, fisher_dirs, tmp_path)
-    (dirs["translation_dir"] / "mapping/callhome_evltest").write_text("sp_9999 1\n")
+    (dirs["translation_dir"] / "mapping/callhome_evltest").write_text("sp_9999 1\nsp_0003 2\n")
     with pytest.raises(CorpusError, match="mapping/callhome_evltest, line 1 names transcript sp_9999"):
         prepare_fisher_callhome(**dirs, splits=["callhome_evltest"])
 

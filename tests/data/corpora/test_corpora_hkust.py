@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from hent_srt.data.corpora.hkust import prepare_hkust, strip_hkust_markup
@@ -10,13 +12,18 @@ from hent_srt.data.corpora.manifests import CorpusError
 T, D = "20040101_100000_A000001_B000002", "20040102_100000_A000003_B000004"
 
 # by hand: markup stripped, full-width punctuation gone, no spaces; English lowercased, punctuation removed.
-# The markup-only line T/A 1.70-1.90 ({laugh}) has no translation and is left out.
+# The markup-only line T/A 1.70-1.90 ({laugh}) has no translation and is left out; a translation of
+# punctuation only is dropped from train (T/B 2.0-2.4, "--") and kept as released in dev (D/B 1.6-1.9).
 EXPECTED = {
     "train": {
         (T, 0, 0.1, 0.9): ("你好我是Tom", "hello i am tom"),
         (T, 1, 1.0, 1.6): ("嗯听到了", "um i heard it"),
     },
-    "dev": {(D, 1, 0.2, 0.8): ("再见", "goodbye"), (D, 0, 0.9, 1.5): ("呃好的", "uh okay")},
+    "dev": {
+        (D, 1, 0.2, 0.8): ("再见", "goodbye"),
+        (D, 0, 0.9, 1.5): ("呃好的", "uh okay"),
+        (D, 1, 1.6, 1.9): ("嗯", "..."),
+    },
 }
 
 
@@ -47,6 +54,22 @@ def test_segments_texts_translations_and_sides(hkust_dirs, tmp_path):
     ]
 
 
+def test_a_copy_converted_to_utf8_reads_the_same(ldc, tmp_path):
+    """LDC2005T32 is GBK; a copy converted to UTF-8 gives the same manifests instead of mojibake."""
+    manifests = prepare_hkust(**ldc.make_hkust(tmp_path, transcript_encoding="utf-8"))
+    for split, expected in EXPECTED.items():
+        assert _table(manifests[split][1]) == expected
+
+
+def test_transcript_lines_that_do_not_parse_are_logged(ldc, hkust_dirs, tmp_path, caplog):
+    dirs = _copy(ldc, hkust_dirs, tmp_path)
+    path = next(dirs["transcript_dir"].rglob(f"{D}.txt"))
+    path.write_bytes(path.read_bytes() + "2.00 2.50 C: 什么\n".encode("gbk"))
+    with caplog.at_level(logging.WARNING):
+        assert _table(prepare_hkust(**dirs, splits=["dev"])["dev"][1]) == EXPECTED["dev"]
+    assert f"{D}.txt: 1 line(s) are not 'start end A|B: text' and are left out (first: line 4)" in caplog.text
+
+
 def test_without_normalisation_markup_is_still_removed(hkust_dirs):
     table = _table(prepare_hkust(**hkust_dirs, splits=["train"], normalize=False)["train"][1])
     assert table[(T, 0, 0.1, 0.9)] == ("你好， 我是 Tom 。", "Hello, I am Tom.")
@@ -62,21 +85,21 @@ def _copy(ldc, hkust_dirs, tmp_path):
 
 def test_transcript_segment_without_translation(ldc, hkust_dirs, tmp_path):
     tsv = tmp_path / "t.tsv"
-    lines = hkust_dirs["translation_tsv"].read_text().splitlines()
-    tsv.write_text("\n".join(line for line in lines if "\t0.9\t1.5\t" not in line) + "\n")
+    lines = hkust_dirs["translation_tsv"].read_bytes().split(b"\n")  # not splitlines: a line holds a \r
+    tsv.write_bytes(b"\n".join(line for line in lines if b"\t0.9\t1.5\t" not in line))
     out = tmp_path / "out"
     with pytest.raises(CorpusError, match="has no translation in .*t.tsv") as info:
         prepare_hkust(**{**hkust_dirs, "translation_tsv": tsv}, output_dir=out)
     assert f"{D}.txt" in str(info.value) and "--allow-untranslated" in str(info.value)
     assert not out.exists()
     kept = prepare_hkust(**{**hkust_dirs, "translation_tsv": tsv}, allow_untranslated=True)["dev"][1]
-    assert _table(kept) == {(D, 1, 0.2, 0.8): ("再见", "goodbye")}
+    assert _table(kept) == {key: value for key, value in EXPECTED["dev"].items() if key[2] != 0.9}
 
 
 def test_translation_without_transcript_segment(hkust_dirs, tmp_path):
     tsv = tmp_path / "t.tsv"
-    tsv.write_text(hkust_dirs["translation_tsv"].read_text() + f"{D}\tB\t5.0\t6.0\tExtra line\n")
-    with pytest.raises(CorpusError, match=r"t.tsv, line 6: no line of .* \(side B\)"):
+    tsv.write_bytes(hkust_dirs["translation_tsv"].read_bytes() + f"{D}\tB\t5.0\t6.0\tExtra line\n".encode())
+    with pytest.raises(CorpusError, match=r"t.tsv, line 8: no line of .* \(side B\)"):
         prepare_hkust(**{**hkust_dirs, "translation_tsv": tsv})
 
 

@@ -17,7 +17,8 @@ from hent_srt.data.corpora.manifests import CorpusError
 A, B = "20170101_100001_10001_A", "20170101_100001_10001_B"
 DEV, TEST = "20170102_100002_10002_A", "20170103_100003_10003_B"
 
-# written by hand from the fixture: official filters applied, excluded / repeated-start / empty lines gone
+# written by hand from the fixture: official filters applied, excluded / repeated-start lines gone; a text
+# that the filters empty is dropped from train (A 5.0-5.5, "...") and kept as released in dev and test1.
 EXPECTED = {
     "train": {
         (A, 0.5, 1.1): ("باهي برشا", "very good really"),
@@ -25,8 +26,12 @@ EXPECTED = {
         (B, 0.3, 0.9): ("شنوة", "what"),
         (B, 3.0, 3.8): ("الثانية", "the second one"),
     },
-    "dev": {(DEV, 0.4, 1.4): ("عسلامة", "hellothere"), (DEV, 2.0, 2.6): ("لاباس", "fine okay")},
-    "test1": {(TEST, 1.0, 1.7): ("بالسلامة", "goodbye friend")},
+    "dev": {
+        (DEV, 0.4, 1.4): ("عسلامة", "hellothere"),
+        (DEV, 2.0, 2.6): ("لا باس", "fine okay"),
+        (DEV, 3.0, 3.4): ("آه", "?!"),
+    },
+    "test1": {(TEST, 0.2, 0.8): ("؟ !", "huh"), (TEST, 1.0, 1.7): ("بالسلامة", "goodbye friend")},
 }
 
 
@@ -78,7 +83,15 @@ def test_manifest_files_hold_what_their_names_say(prepared):
 def test_counts_are_compared_with_the_published_ones(iwslt22_dirs, caplog):
     with caplog.at_level(logging.WARNING):
         prepare_iwslt22_ta(*iwslt22_dirs, splits=["dev"])
-    assert "published 3833 (difference -3831" in caplog.text
+    assert "published 3833 (difference -3830" in caplog.text
+    assert "kept: 1 translation empty after normalisation (stored as released)" in caplog.text
+
+
+def test_dropped_segments_are_counted_in_the_summary(iwslt22_dirs, caplog):
+    with caplog.at_level(logging.INFO):
+        prepare_iwslt22_ta(*iwslt22_dirs, splits=["train"])
+    assert "1 translation empty after normalisation" in caplog.text
+    assert "1 excluded by exclude-utterance.txt, 1 repeated start time" in caplog.text
 
 
 def test_normalisation_on_and_off(iwslt22_dirs):
@@ -86,6 +99,7 @@ def test_normalisation_on_and_off(iwslt22_dirs):
     raw = _table(prepare_iwslt22_ta(*iwslt22_dirs, splits=["train"], normalize=False)["train"][1])
     assert raw[(A, 0.5, 1.1)] == ("O/باهي برشا ؟", "Very good, (really)?")
     assert raw[(B, 3.0, 3.8)] == ("الثانية.", "The second: one.")
+    assert raw[(A, 5.0, 5.5)] == ("إيه", "...")
     clean = _table(prepare_iwslt22_ta(*iwslt22_dirs, splits=["train"], normalize=True)["train"][1])
     assert clean == EXPECTED["train"]
 
