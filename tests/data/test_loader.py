@@ -10,6 +10,7 @@ from lhotse import CutSet
 
 from hent_srt.data.features import compute_features
 from hent_srt.data.loader import Batch, HentSrtDataset, filter_cuts, make_dataloader
+from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import source_text, target_text
 from hent_srt.data.tokenizer import train_bpe
 
@@ -18,7 +19,7 @@ from hent_srt.data.tokenizer import train_bpe
 def setup(tmp_path_factory, tiny):
     root = tmp_path_factory.mktemp("loader")
     raw_path = tiny.write_cuts(root, num=20)
-    cuts = CutSet.from_file(compute_features(raw_path, root / "fbank", "train")).to_eager()
+    cuts = read_cuts(compute_features(raw_path, root / "fbank", "train")).to_eager()
     src = train_bpe(cuts, "source", 100, root / "src")
     tgt = train_bpe(cuts, "target", 100, root / "tgt")
     return cuts, CutSet.from_file(raw_path).to_eager(), src, tgt
