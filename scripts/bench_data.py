@@ -5,8 +5,9 @@ Two modes.
 
 Throughput (default): fbank extraction speed (x real time) for 16 kHz audio, 8 kHz audio resampled to 16 kHz,
 and with speed perturbation; loader throughput (batches/s and seconds of audio/s) with 0 and 1 worker
-processes; and synthetic-corpus generation (utterances/s) when ``hent_srt.data.corpora.synth`` exists.
-The audio is generated here (tones + noise).
+processes, and with the training augmentation (noise mixing p = 0.5 + SpecAugment, 0 workers); and
+synthetic-corpus generation (utterances/s) when ``hent_srt.data.corpora.synth`` exists. The audio is generated
+here (tones + noise).
 
 Start-up (``--num-cuts N``): the training data path at scale. A manifest of N cuts is generated (durations
 1-20 s, transcripts and translations of 3-40 words drawn from a 600-word vocabulary, about 1 % of them too long
@@ -41,8 +42,10 @@ import soundfile as sf
 import torch
 from lhotse import CutSet, LilcomChunkyWriter, Recording
 
+from hent_srt.data.augment import Augmentation, NoiseMixer, spec_augment
 from hent_srt.data.features import compute_features
 from hent_srt.data.loader import make_dataloader
+from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import make_supervision
 from hent_srt.data.tokenizer import train_bpe
 
@@ -74,6 +77,23 @@ def make_corpus(root: Path, num: int, rate: int, seed: int = 0) -> tuple[Path, f
     cuts = CutSet.from_cuts(cuts)
     cuts.to_file(manifest)
     return manifest, sum(c.duration for c in cuts)
+
+
+def make_noise(root: Path, num: int = 4, seconds: float = 10.0) -> Path:
+    """``num`` noise recordings (white and low-passed) without supervisions; returns their cut manifest."""
+    rng = np.random.default_rng(2)
+    (root / "noise").mkdir(parents=True, exist_ok=True)
+    cuts = []
+    for i in range(num):
+        wave = rng.standard_normal(round(seconds * 16000))
+        if i:
+            wave = np.convolve(wave, np.ones(3 * i) / (3 * i), mode="same")
+        path = root / "noise" / f"n{i}.flac"
+        sf.write(path, (0.1 * wave).astype(np.float32), 16000)
+        cuts.append(Recording.from_file(path, recording_id=f"noise{i}").to_cut())
+    manifest = root / "noise.jsonl.gz"
+    CutSet.from_cuts(cuts).to_file(manifest)
+    return manifest
 
 
 def timed(fn):
@@ -304,19 +324,24 @@ def main() -> int:
             )
         )
 
-        cuts = CutSet.from_file(feats16).to_eager()
+        cuts = read_cuts(feats16).to_eager()
         src = train_bpe(cuts, "source", 100, root / "src")
         tgt = train_bpe(cuts, "target", 100, root / "tgt")
-        loader_rate = {}
-        for workers in (0, 1):
-            loader = make_dataloader(cuts, src, tgt, args.max_duration, True, 4, num_workers=workers)
+        noise = read_cuts(compute_features(make_noise(root), root / "fbank", "musan")).to_eager()
+        augmentation = Augmentation(noise=NoiseMixer(noise), spec_augment=spec_augment())
+        loader_rate, batch_ms = {}, {}
+        for name, workers, aug in (("loader", 0, None), ("loader", 1, None),
+                                   ("loader + MUSAN + SpecAug", 0, augmentation)):
+            loader = make_dataloader(cuts, src, tgt, args.max_duration, True, 4, num_workers=workers,
+                                     augmentation=aug)
             batches, wall = timed(lambda loader=loader: list(loader))
             frames = sum(int(b.feature_lens.sum()) for b in batches)
             max_b = max(len(b) for b in batches)
-            loader_rate[workers] = len(batches) / wall
+            loader_rate[(name, workers)] = len(batches) / wall
+            batch_ms[name] = 1000 * wall / len(batches) if workers == 0 else batch_ms.get(name)
             rows.append(
                 (
-                    f"loader, {workers} workers",
+                    f"{name}, {workers} workers",
                     f"{len(batches)} batches (<={max_b},T,80)",
                     frames / 100,
                     wall,
@@ -338,7 +363,9 @@ def main() -> int:
     synth_part = f"synth {synth_rate:.1f} utts/s" if synth_rate else "synth not measured"
     print(
         f"summary: fbank {rows[0][2] / rows[0][3]:.0f}x real time (16 kHz), {rows[1][2] / rows[1][3]:.0f}x (8 kHz "
-        f"resampled); loader {loader_rate[0]:.1f} batches/s (0 workers), {loader_rate[1]:.1f} (1 worker); "
+        f"resampled); loader {loader_rate[('loader', 0)]:.1f} batches/s (0 workers), "
+        f"{loader_rate[('loader', 1)]:.1f} (1 worker); MUSAN mixing + SpecAugment add "
+        f"{batch_ms['loader + MUSAN + SpecAug'] - batch_ms['loader']:.1f} ms per batch (0 workers); "
         f"{synth_part}; cpu, {threads} threads"
     )
     return 0
