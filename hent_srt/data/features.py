@@ -17,10 +17,11 @@ Files in ``out_dir`` for split ``S``:
 Nothing is lost and nothing half-written is left behind. Runs into one directory hold an advisory lock
 (``out_dir/.lock``) and wait for each other; arrays are written to a new directory and the manifest under a
 unique temporary name, renamed into place when complete, so the previous complete manifest and its arrays stay
-valid until the new ones replace them (a run killed at any moment leaves one or the other); temporaries and
-array directories of killed runs are removed by the next run. A re-run skips the work only when the record
-matches: the same input content (a fixed transcript is recomputed), the same settings, and an output manifest
-and archives of the recorded digest and sizes (a truncated one is recomputed).
+valid until the new ones replace them (a run killed at any moment leaves one or the other); the next run removes
+the temporaries of killed runs, and their array directories once its manifest is certain not to need them. A
+re-run skips the work only when the record matches: the same input content (a fixed transcript is recomputed),
+the same settings, and an output manifest and archives of the recorded digest and sizes (a truncated one is
+recomputed).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, RecordingSet,
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
-from hent_srt.data.manifest import ManifestError, ManifestReader, file_digest, read_cuts
+from hent_srt.data.manifest import file_digest, read_cuts
 from hent_srt.data.schema import TRANSLATED_TEXT, SchemaError, blank_kind, validate_cuts
 from hent_srt.fileio import directory_lock, write_text_atomic
 
@@ -231,31 +232,8 @@ def check_feature_manifest(path: str | Path, what: str, require_translation: boo
     log.info("%s=%s: %d cuts follow the schema", what, path, num)
 
 
-def _array_dir_pattern(split_name: str) -> re.Pattern:
-    return re.compile(rf"feats_{re.escape(split_name)}(-{_TOKEN_RE})?")
-
-
-def _referenced_array_dirs(manifest: Path) -> set[str]:
-    """Names of the array directories that the manifest and its record point at (kept by the clean-up)."""
-    names = set()
-    record = feature_record(manifest)
-    if record is not None:
-        names.add(str(record.get("arrays", {}).get("dir", "")))
-    try:
-        first = next(iter(ManifestReader(manifest)), None) if manifest.is_file() else None
-    except ManifestError:
-        first = None
-    if first is not None and first.has_features:
-        storage = Path(first.features.storage_path)
-        try:
-            names.add(storage.resolve().relative_to(manifest.parent.resolve()).parts[0])
-        except ValueError:
-            pass
-    return names
-
-
-def _remove_stale(out_dir: Path, split_name: str, manifest: Path) -> None:
-    """Remove what killed runs left for ``split_name``: temporaries and unreferenced array directories.
+def _remove_temporaries(out_dir: Path, split_name: str) -> None:
+    """Remove the temporaries that killed runs left for ``split_name``.
 
     Called with the directory lock held, so no live run owns them."""
     split = re.escape(split_name)
@@ -263,15 +241,23 @@ def _remove_stale(out_dir: Path, split_name: str, manifest: Path) -> None:
         rf"\.feats_{split}-{_TOKEN_RE}\.tmp|\.cuts_{split}\.{_TOKEN_RE}\.tmp\.jsonl\.gz|"
         rf"\.cuts_{split}\.meta\.json\..+\.tmp|\.segments_{split}\.{_TOKEN_RE}\.tmp\.jsonl\.gz"
     )
-    arrays = _array_dir_pattern(split_name)
-    keep = _referenced_array_dirs(manifest)
     for entry in out_dir.iterdir():
-        if stale.fullmatch(entry.name) or (arrays.fullmatch(entry.name) and entry.name not in keep):
+        if stale.fullmatch(entry.name):
             log.info("removing %s, left by an interrupted run", entry)
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+
+
+def _remove_other_arrays(out_dir: Path, split_name: str, keep: str) -> None:
+    """Remove the array directories of ``split_name`` but ``keep`` (the one the new manifest points at): those
+    of the manifest it replaced and of killed runs. Called with the directory lock held."""
+    arrays = re.compile(rf"feats_{re.escape(split_name)}(-{_TOKEN_RE})?")
+    for entry in out_dir.iterdir():
+        if arrays.fullmatch(entry.name) and entry.name != keep and entry.is_dir():
+            log.info("removing %s, which no manifest points at any more", entry)
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _one_thread() -> None:
@@ -357,11 +343,12 @@ def compute_features(
     manifest, _ = output_paths(out_dir, split_name)
     settings = {"resample": resample, "speed_perturb": speed_perturb, "shuffle": shuffle, "fbank_dim": FBANK_DIM}
     with directory_lock(out_dir, "hent-srt features", timeout=lock_timeout):
-        _remove_stale(out_dir, split_name, manifest)
+        _remove_temporaries(out_dir, split_name)
         input_digest = file_digest(cuts_in_path, content=True)
         reason = record_problem(manifest, input_digest, settings)
         if reason is None:
             log.info("features for %s are complete in %s; skipping", split_name, manifest)
+            _remove_other_arrays(out_dir, split_name, keep=feature_record(manifest)["arrays"]["dir"])
             return manifest
         if manifest.exists():
             log.info("recomputing the features of %s: %s", split_name, reason)
@@ -408,7 +395,7 @@ def compute_features(
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             tmp_manifest.unlink(missing_ok=True)
-        _remove_stale(out_dir, split_name, manifest)
+        _remove_other_arrays(out_dir, split_name, keep=array_dir_name)
     log.info("wrote %d cuts with features to %s", len(expected), manifest)
     return manifest
 
