@@ -42,10 +42,8 @@ import soundfile as sf
 import torch
 from lhotse import CutSet, LilcomChunkyWriter, Recording
 
-from hent_srt.data.augment import Augmentation, NoiseMixer, spec_augment
 from hent_srt.data.features import compute_features
 from hent_srt.data.loader import make_dataloader
-from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import make_supervision
 from hent_srt.data.tokenizer import train_bpe
 
@@ -292,6 +290,9 @@ def main() -> int:
         return startup_child(args.startup_child)
     if args.num_cuts:
         return bench_startup(args)
+    from hent_srt.data.augment import Augmentation, NoiseMixer, spec_augment  # (the start-up mode runs older code)
+    from hent_srt.data.manifest import read_cuts
+
     torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     rows = []

@@ -22,6 +22,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -253,9 +254,17 @@ class ResumableLoader:
         self._consumed = copy.deepcopy(state)
 
 
+def _durations(cuts: Iterable[Cut]) -> Iterator[float]:
+    """The durations of ``cuts`` in order; without building cut objects when the lazy stream can give them."""
+    source = cuts.data if isinstance(cuts, CutSet) and cuts.is_lazy else cuts
+    if hasattr(source, "durations"):
+        return source.durations()
+    return (cut.duration for cut in cuts)
+
+
 def _duration_bins(cuts: CutSet, num_buckets: int) -> list[float] | None:
     """Bucket boundaries from the first ``NUM_CUTS_FOR_BINS`` cuts (None when there are fewer than two cuts)."""
-    head = list(islice(cuts, NUM_CUTS_FOR_BINS))
+    head = [SimpleNamespace(duration=d) for d in islice(_durations(cuts), NUM_CUTS_FOR_BINS)]
     if len(head) < 2:
         return None
     return estimate_duration_buckets(head, num_buckets=min(num_buckets, len(head)))
@@ -326,6 +335,10 @@ class _DurationFilter:
         self.min_duration = min_duration
         self.max_duration = max_duration
         self.reported = False
+
+    def durations(self) -> Iterator[float]:
+        """The durations of the kept cuts, from the source's durations when it has them."""
+        return (d for d in _durations(self.cuts) if self.min_duration <= d <= self.max_duration)
 
     def __iter__(self) -> Iterator[Cut]:
         kept = 0

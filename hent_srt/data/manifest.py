@@ -80,7 +80,7 @@ class ManifestReader:
             self._resolved[raw] = resolved
         return resolved
 
-    def _cut(self, line: bytes, number: int) -> Cut:
+    def _json(self, line: bytes, number: int) -> dict:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -96,6 +96,10 @@ class ManifestReader:
                 f"{self.path}: line {number} is not a lhotse cut (no cut 'type'); pass a cut manifest "
                 "(cuts_*.jsonl.gz), not a recording or supervision manifest"
             )
+        return data
+
+    def _cut(self, line: bytes, number: int) -> Cut:
+        data = self._json(line, number)
         features = data.get("features")
         if isinstance(features, dict) and isinstance(features.get("storage_path"), str):
             features["storage_path"] = self._storage_path(features["storage_path"])
@@ -106,18 +110,32 @@ class ManifestReader:
                 f"{self.path}: line {number} is not a valid lhotse cut ({type(err).__name__}: {err}); {_REGENERATE}"
             ) from None
 
-    def __iter__(self) -> Iterator[Cut]:
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of the non-empty lines."""
         number = 0
         with self._open() as f:
             try:
                 for number, line in enumerate(f, start=1):
                     if line.strip():
-                        yield self._cut(line, number)
+                        yield number, line
             except (EOFError, gzip.BadGzipFile, zlib.error) as err:
                 raise ManifestError(
                     f"{self.path}: the gzip stream is truncated or corrupt after line {number} ({err}); "
                     f"{_REGENERATE}"
                 ) from None
+
+    def __iter__(self) -> Iterator[Cut]:
+        for number, line in self._lines():
+            yield self._cut(line, number)
+
+    def durations(self) -> Iterator[float]:
+        """The cuts' durations in file order, read from the JSON alone (no cut objects are built: a sixth of
+        the cost of iterating the cuts)."""
+        for number, line in self._lines():
+            duration = self._json(line, number).get("duration")
+            if not isinstance(duration, (int, float)):
+                raise ManifestError(f"{self.path}: line {number} has no numeric 'duration'; {_REGENERATE}")
+            yield float(duration)
 
     def __len__(self) -> int:
         """The number of cuts: a pass over the file that counts its non-empty lines (nothing is parsed)."""

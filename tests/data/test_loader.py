@@ -151,6 +151,17 @@ def test_filter_cuts_is_lazy_and_reports_why_after_a_pass(setup, caplog):
         filter_cuts(mixed, min_duration=5.0, max_duration=1.0)
 
 
+def test_bucket_bins_from_the_manifest_json_equal_those_from_the_cuts(setup, tmp_path):
+    cuts, _, _, _ = setup
+    path = tmp_path / "cuts.jsonl.gz"
+    cuts.to_file(path)
+    lazy = filter_cuts(read_cuts(path), 0.6, 1.2)
+    assert list(lazy.data.durations()) == [c.duration for c in lazy]
+    eager = CutSet.from_cuts(c for c in cuts if 0.6 <= c.duration <= 1.2)
+    assert loader_mod._duration_bins(lazy, 4) == loader_mod._duration_bins(eager, 4)
+    assert len(loader_mod._duration_bins(lazy, 4)) == 3
+
+
 def _write_many(path: Path, template: Cut, num: int, bad_line_after: int | None = None) -> None:
     """``num`` copies of ``template`` (ids c000000 ...) as a manifest; a line that is not JSON after
     ``bad_line_after`` of them."""
