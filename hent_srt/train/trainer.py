@@ -654,6 +654,26 @@ def _require_path(field: str, value: str) -> Path:
     return path
 
 
+def _training_augmentation(config: Config) -> Any:
+    """The ``hent_srt.data.augment.Augmentation`` of the training batches: noise mixing when ``data.musan_cuts``
+    is set, SpecAugment when the data path applies it (no CR-CTC views); logs both choices."""
+    from hent_srt.data.augment import Augmentation, NoiseMixer, data_spec_augment, load_noise_cuts, spec_augment
+
+    d = config.data
+    if not 0.0 <= d.musan_prob <= 1.0:
+        raise ValueError(f"data.musan_prob={d.musan_prob}: must be a probability in [0, 1] (published: 0.5)")
+    if len(d.musan_snr) != 2 or not d.musan_snr[0] <= d.musan_snr[1]:
+        raise ValueError(f"data.musan_snr={list(d.musan_snr)}: must be [low, high] in dB (published: 10,20)")
+    noise = None
+    if d.musan_cuts:
+        noise = NoiseMixer(load_noise_cuts(d.musan_cuts, d.on_the_fly_features), d.musan_prob, d.musan_snr)
+        log.info("noise mixing on: p=%g, SNR %g-%g dB", d.musan_prob, d.musan_snr[0], d.musan_snr[1])
+    masking = data_spec_augment(config)
+    log.info("SpecAugment in the data path: %s", "on" if masking else
+             "off (the model masks its CR-CTC views)" if d.spec_augment else "off (data.spec_augment=false)")
+    return Augmentation(noise=noise, spec_augment=spec_augment() if masking else None, seed=config.train.seed)
+
+
 def build_components(config: Config, dist_info: DistInfo) -> Components:
     """The HENT-SRT model, tokenizers and this rank's training and validation loaders from ``config``.
 
@@ -663,7 +683,7 @@ def build_components(config: Config, dist_info: DistInfo) -> Components:
     model are excluded where batches are made. Training batches get noise mixed in (``data.musan_cuts``) and
     SpecAugment when the model makes no CR-CTC views; validation batches get neither.
     """
-    from hent_srt.data.augment import Augmentation, NoiseMixer, data_spec_augment, load_noise_cuts, spec_augment
+    from hent_srt.data.augment import Augmentation
     from hent_srt.data.features import check_feature_manifest
     from hent_srt.data.loader import filter_cuts, make_dataloader
     from hent_srt.data.manifest import read_cuts
@@ -681,21 +701,10 @@ def build_components(config: Config, dist_info: DistInfo) -> Components:
                              f"set --set model.{field}_vocab_size={tok.vocab_size}")
     if d.bucket_buffer_size < 1:
         raise ValueError(f"data.bucket_buffer_size={d.bucket_buffer_size}: must be >= 1 cut")
-    if not 0.0 <= d.musan_prob <= 1.0:
-        raise ValueError(f"data.musan_prob={d.musan_prob}: must be a probability in [0, 1] (published: 0.5)")
-    if len(d.musan_snr) != 2 or not d.musan_snr[0] <= d.musan_snr[1]:
-        raise ValueError(f"data.musan_snr={list(d.musan_snr)}: must be [low, high] in dB (published: 10,20)")
     for name, path in (("data.train_cuts", train_path), ("data.valid_cuts", valid_path)):
         if path is not None:
             check_feature_manifest(path, name, require_translation=tgt_tok is not None)
-    noise = None
-    if d.musan_cuts:
-        noise = NoiseMixer(load_noise_cuts(d.musan_cuts, d.on_the_fly_features), d.musan_prob, d.musan_snr)
-        log.info("noise mixing on: p=%g, SNR %g-%g dB", d.musan_prob, d.musan_snr[0], d.musan_snr[1])
-    masking = data_spec_augment(config)
-    log.info("SpecAugment in the data path: %s", "on" if masking else
-             "off (the model masks its CR-CTC views)" if d.spec_augment else "off (data.spec_augment=false)")
-    augmentation = Augmentation(noise=noise, spec_augment=spec_augment() if masking else None, seed=config.train.seed)
+    augmentation = _training_augmentation(config)
     model = build_model(m, config.loss)
 
     def loader(cuts_path: Path, shuffle: bool, augment: Augmentation | None) -> Any:
