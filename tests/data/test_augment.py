@@ -4,6 +4,8 @@ path (applied exactly once per batch, with or without CR-CTC); both reproducible
 from __future__ import annotations
 
 import math
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +201,12 @@ def test_manifests_are_validated_before_training_unless_their_record_certifies_t
 
     monkeypatch.setattr(features, "validate_cuts", lambda *a, **k: pytest.fail("a certified manifest was re-read"))
     build_components(_config(corpus, True), DistInfo())
+
+
+@pytest.mark.parametrize("recipe", ["iwslt22_ta", "fisher_callhome", "hkust", "multi_conv"])
+def test_ldc_recipes_name_the_musan_option_when_it_is_missing(recipe):
+    run = Path(__file__).resolve().parents[2] / "egs" / recipe / "run.sh"
+    proc = subprocess.run(["bash", str(run), "--stage", "1", "--stop-stage", "4"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert "--musan-dir DIR" in proc.stderr and "--musan-dir none" in proc.stderr
