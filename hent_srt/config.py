@@ -149,7 +149,13 @@ class OptimConfig:
 
 @dataclass
 class DataConfig:
-    """Manifests, tokenizers and batching."""
+    """Manifests, tokenizers, batching and augmentation.
+
+    ``bucket_buffer_size`` cuts are held by the (lazy) bucketing sampler: its memory and the reach of its
+    shuffling. ``musan_cuts`` (a fbank manifest of noise cuts; empty: no mixing) turns on noise mixing with
+    probability ``musan_prob`` at an SNR drawn from ``musan_snr`` dB. ``spec_augment`` applies SpecAugment in the
+    data path for models without CR-CTC views (with them the model masks its views; never both).
+    """
 
     train_cuts: str = ""
     valid_cuts: str = ""
@@ -157,11 +163,16 @@ class DataConfig:
     tgt_bpe_model: str = ""
     max_duration: float = 200.0
     num_buckets: int = 30
+    bucket_buffer_size: int = 20000
     shuffle: bool = True
     on_the_fly_features: bool = False
     num_workers: int = 2
     min_utterance_duration: float = 0.2
     max_utterance_duration: float = 30.0
+    musan_cuts: str = ""
+    musan_prob: float = 0.5
+    musan_snr: tuple[float, ...] = (10.0, 20.0)
+    spec_augment: bool = True
 
 
 @dataclass

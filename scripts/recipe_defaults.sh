@@ -13,6 +13,7 @@ data=data
 exp=exp
 results=RESULTS.md
 speed_perturb=true
+musan_dir=           # the MUSAN corpus (openslr.org/17): noise + music mixed into training as published; "none": off
 finetune_models=hent_srt
 decode_method=modified_beam_search
 beam=20

@@ -13,6 +13,9 @@
 #   src_normalizer tgt_normalizer unit             scoring conventions (see `hent-srt score --help`);
 #                              a test split may override them: src_normalizer_SPLIT, tgt_normalizer_SPLIT, unit_SPLIT
 #   train_args                 extra `hent-srt train` arguments, e.g. "--set train.num_epochs=1"
+#   musan_dir                  a MUSAN-layout corpus of noise and music: stage 1 prepares it (`hent-srt prepare musan`,
+#                              manifest beside stage 0's) and computes its fbank, stages 3-4 mix it into training;
+#                              "none" trains without noise; empty (the LDC recipes' default) is an error [none]
 #   export_streaming verify_num   stage 6: also export model-streaming.pt (causal models) [false]; utterances of the
 #                              first test split on which the exports must reproduce PyTorch's greedy hypotheses [20]
 # Every stage skips work whose outputs exist; training stages resume from their last checkpoint.
@@ -55,6 +58,22 @@ else
   train_cmd=(hent-srt train)
 fi
 
+musan_dir=${musan_dir-none}
+musan_cuts=
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 1 ] && [ -z "$musan_dir" ]; then
+  echo "$0: the published recipe mixes MUSAN noise and music into training (stages 1, 3 and 4): pass" \
+    "--musan-dir DIR (the MUSAN corpus, openslr.org/17), or --musan-dir none to train without noise" >&2
+  exit 2
+fi
+if [ "$musan_dir" != none ]; then musan_cuts=$data/fbank/cuts_musan.jsonl.gz; fi
+require_musan_fbank() {
+  if [ -n "$musan_cuts" ] && ! [ -f "$musan_cuts" ]; then
+    echo "$0: stage $1 mixes noise (--musan-dir $musan_dir) but $musan_cuts is missing: run stage 1 with" \
+      "--musan-dir $musan_dir, or pass --musan-dir none to train without noise" >&2
+    exit 2
+  fi
+}
+
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: fbank"
   for split in $train_split $dev_split $test_splits; do
@@ -68,11 +87,20 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
       input=(--recordings "${manifest_prefix}_recordings_${split}.jsonl.gz"
              --supervisions "${manifest_prefix}_supervisions_${split}.jsonl.gz")
     fi
-    perturb=()
-    if [ "$split" = "$train_split" ] && [ "${speed_perturb:-false}" = true ]; then perturb=(--speed-perturb); fi
+    train_opts=()  # the training manifest is read lazily: written in a random order
+    if [ "$split" = "$train_split" ]; then train_opts=(--shuffle); fi
+    if [ "$split" = "$train_split" ] && [ "${speed_perturb:-false}" = true ]; then train_opts+=(--speed-perturb); fi
     hent-srt features "${input[@]}" --out-dir "$data/fbank" --split "$split" --num-jobs "${num_jobs:-1}" \
-      ${perturb[@]+"${perturb[@]}"}
+      ${train_opts[@]+"${train_opts[@]}"}
   done
+  if [ -n "$musan_cuts" ]; then
+    musan_manifest=$(dirname "$manifest_prefix")/musan_cuts.jsonl.gz
+    if ! [ -f "$musan_manifest" ]; then
+      log "stage 1: MUSAN manifest from $musan_dir"
+      hent-srt prepare musan --corpus-dir "$musan_dir" --out-dir "$(dirname "$musan_manifest")"
+    fi
+    hent-srt features --cuts-in "$musan_manifest" --out-dir "$data/fbank" --split musan --num-jobs "${num_jobs:-1}"
+  fi
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
@@ -92,6 +120,7 @@ data_args=(
   --set "data.valid_cuts=$data/fbank/cuts_${dev_split}.jsonl.gz"
   --set "data.src_bpe_model=$data/bpe_src/bpe.model"
   --set "data.tgt_bpe_model=$data/bpe_tgt/bpe.model"
+  --set "data.musan_cuts=$musan_cuts"
 )
 training_inputs() {  # training_inputs STAGE: the features and BPE models stages 3 and 4 read
   require_input "$1" 1 "$data/fbank/cuts_${train_split}.jsonl.gz" "$data/fbank/cuts_${dev_split}.jsonl.gz"
@@ -104,6 +133,7 @@ pretrain=${pretrain_model:-asr_pretrain}
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log "stage 3: ASR pretraining ($pretrain)"
   training_inputs 3
+  require_musan_fbank 3
   "${train_cmd[@]}" --config "conf/$pretrain.yaml" --exp-dir "$exp/$pretrain" --resume "${data_args[@]}" \
     ${extra_train_args[@]+"${extra_train_args[@]}"}
 fi
@@ -112,6 +142,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   training_inputs 4
   init_epoch=$(last_epoch "$exp/$pretrain")
   if [ -z "$init_epoch" ]; then die "stage 4 needs a stage-3 checkpoint (epoch-N.pt) in $exp/$pretrain: run stage 3 first (--stage 3)"; fi
+  require_musan_fbank 4
   for model in ${finetune_models:-hent_srt}; do
     log "stage 4: multitask ASR + ST fine-tuning of $model from $exp/$pretrain/epoch-$init_epoch.pt"
     "${train_cmd[@]}" --config "conf/$model.yaml" --exp-dir "$exp/$model" --resume \

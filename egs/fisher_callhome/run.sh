@@ -2,7 +2,8 @@
 # Fisher and CALLHOME Spanish -> English (Post et al. 2013). See README.md for the data it needs.
 #   ./run.sh --fisher-audio-dir /data/LDC2010S01 --fisher-transcript-dir /data/LDC2010T04 \
 #            --callhome-audio-dir /data/LDC96S35 --callhome-transcript-dir /data/LDC96T17 \
-#            --translation-dir /data/fisher-callhome-corpus
+#            --translation-dir /data/fisher-callhome-corpus \
+#            --musan-dir /data/musan   # noise mixing as published; --musan-dir none trains without it
 # Leave out the two callhome (or fisher) options to prepare one corpus only.
 set -euo pipefail
 cd "$(dirname "$0")"

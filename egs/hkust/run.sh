@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # HKUST Mandarin -> English. See README.md for the data it needs and the translation file format.
-#   ./run.sh --audio-dir /data/LDC2005S15 --transcript-dir /data/LDC2005T32 --translation-tsv /data/hkust_en.tsv
+#   ./run.sh --audio-dir /data/LDC2005S15 --transcript-dir /data/LDC2005T32 --translation-tsv /data/hkust_en.tsv \
+#            --musan-dir /data/musan   # noise mixing as published; --musan-dir none trains without it
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0

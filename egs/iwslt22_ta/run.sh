@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # IWSLT 2022 Tunisian Arabic -> English (LDC2022E01 / LDC2025S05). See README.md for the data it needs.
-#   ./run.sh --stage 0 --stop-stage 6 --corpus-dir /data/LDC2022E01 --split-dir /data/iwslt22-dialect
+#   ./run.sh --stage 0 --stop-stage 6 --corpus-dir /data/LDC2022E01 --split-dir /data/iwslt22-dialect \
+#            --musan-dir /data/musan   # noise mixing as published; --musan-dir none trains without it
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0

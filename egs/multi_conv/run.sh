@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One model for IWSLT22 Tunisian, Fisher/CALLHOME Spanish and HKUST Mandarin -> English (shared source BPE).
 # Run stage 0 of ../iwslt22_ta, ../fisher_callhome and ../hkust first (any subset); this recipe merges them.
+#   ./run.sh --musan-dir /data/musan   # noise mixing as published; --musan-dir none trains without it
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0

@@ -3,30 +3,52 @@
 For every cut, the audio is resampled to ``resample`` Hz (8 kHz telephone audio becomes 16 kHz), optionally
 speed-perturbed by factors 0.9 and 1.1 (new cuts with ids ``<id>_sp0.9`` / ``<id>_sp1.1``, as icefall), and
 turned into log-mel filterbank features ``(T, 80)`` with 25 ms windows every 10 ms, where
-``T = round(duration / 0.01)`` (lhotse's ``snip_edges=False`` framing). Arrays are stored with lhotse's
-``LilcomChunkyWriter``; the output manifest ``<out_dir>/cuts_<split>.jsonl.gz`` points at them.
+``T = round(duration / 0.01)`` (lhotse's ``snip_edges=False`` framing). Cuts without supervisions (noise
+cuts such as MUSAN's, for mixing in training) are accepted when no cut of the manifest has one.
 
-Nothing half-written is left behind: arrays and manifest are written under temporary names and renamed
-into place at the end (arrays first), so a manifest exists only when every array it points at does. A
-re-run whose manifest is present and complete does no work.
+Files in ``out_dir`` for split ``S``:
+
+- ``cuts_S.jsonl.gz``: the cuts with features; storage paths are relative to this file's directory
+  (``hent_srt.data.manifest.read_cuts`` resolves them, so the directory can be read from anywhere and moved);
+- ``feats_S-<run>/``: the arrays (lhotse ``LilcomChunkyWriter``), one directory per run that made them;
+- ``cuts_S.meta.json``: the record of the finished run: digests of the input and output manifests, the
+  settings, the size of every array file and which checks the cuts passed.
+
+Nothing is lost and nothing half-written is left behind. Runs into one directory hold its advisory lock
+(:class:`hent_srt.fileio.DirectoryLock`) and wait for each other; arrays are written to a new directory and the
+manifest under a unique temporary name, renamed into place when complete, so the previous complete manifest and its arrays stay
+valid until the new ones replace them (a run killed at any moment leaves one or the other); the next run removes
+the temporaries of killed runs, and their array directories once its manifest is certain not to need them. A
+re-run skips the work only when the record matches: the same input content (a fixed transcript is recomputed),
+the same settings, and an output manifest and archives of the recorded digest and sizes (a truncated one is
+recomputed).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing
+import os
+import random
+import re
+import secrets
 import shutil
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, RecordingSet, SupervisionSet
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
-from hent_srt.data.schema import validate_cuts
+from hent_srt.data.manifest import file_digest, read_cuts
+from hent_srt.data.schema import TRANSLATED_TEXT, SchemaError, blank_kind, validate_cuts
+from hent_srt.fileio import DirectoryLock, write_text_atomic
 
 __all__ = [
     "FBANK_DIM",
@@ -34,9 +56,14 @@ __all__ = [
     "SPEED_FACTORS",
     "FeatureInputError",
     "add_arguments",
+    "check_feature_manifest",
     "compute_features",
+    "feature_record",
     "main",
     "output_paths",
+    "record_path",
+    "record_problem",
+    "write_feature_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,10 +78,20 @@ class FeatureInputError(ValueError):
     """Raised when the input cuts cannot be turned into features; the message names the cuts and the fix."""
 
 
+RECORD_VERSION = 1
+_TOKEN_RE = "[0-9a-f]{12}"
+
+
 def output_paths(out_dir: str | Path, split_name: str) -> tuple[Path, Path]:
-    """``(manifest, array_dir)`` that ``compute_features`` writes for ``split_name``."""
-    out_dir = Path(out_dir)
-    return out_dir / f"cuts_{split_name}.jsonl.gz", out_dir / f"feats_{split_name}"
+    """``(manifest, record)`` that ``compute_features`` writes for ``split_name``."""
+    manifest = Path(out_dir) / f"cuts_{split_name}.jsonl.gz"
+    return manifest, record_path(manifest)
+
+
+def record_path(manifest: str | Path) -> Path:
+    """The record beside a feature manifest: ``cuts_S.jsonl.gz`` -> ``cuts_S.meta.json``."""
+    manifest = Path(manifest)
+    return manifest.with_name(manifest.name.removesuffix(".gz").removesuffix(".jsonl") + ".meta.json")
 
 
 def _listing(lines: list[str]) -> str:
@@ -94,35 +131,133 @@ def _check_audio(cuts: CutSet, resample: int | None) -> None:
         )
 
 
-def _expected_ids(cuts: CutSet, speed_perturb: bool) -> list[str]:
-    ids = [c.id for c in cuts]
-    if speed_perturb:
-        ids += [f"{i}_sp{f}" for f in SPEED_FACTORS for i in cuts.ids]
-    return ids
-
-
-def _is_complete(manifest: Path, expected_ids: list[str], sampling_rate: int) -> bool:
-    """True when ``manifest`` holds exactly the expected cuts, with fbank arrays that exist on disk."""
-    if not manifest.is_file():
-        return False
+def feature_record(manifest: str | Path) -> dict[str, Any] | None:
+    """The record of the run that wrote ``manifest``, or None when there is none or it is unreadable."""
     try:
-        done = CutSet.from_file(manifest)
-        cuts = list(done)
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as err:  # unreadable: recompute
-        log.warning("ignoring unreadable manifest %s (%s)", manifest, err)
-        return False
-    if sorted(c.id for c in cuts) != sorted(expected_ids):
-        return False
+        record = json.loads(record_path(manifest).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("version") == RECORD_VERSION else None
+
+
+def record_problem(
+    manifest: str | Path, input_digest: str | None = None, settings: dict[str, Any] | None = None
+) -> str | None:
+    """None when ``manifest`` is exactly what its record describes (and, if given, was made from an input of
+    ``input_digest`` with ``settings``); otherwise why not, in words."""
+    manifest = Path(manifest)
+    record = feature_record(manifest)
+    if record is None:
+        return f"no record of a finished run beside {manifest} ({record_path(manifest).name})"
+    if input_digest is not None and record.get("input_sha256") != input_digest:
+        return "the input manifest changed since these features were made"
+    if settings is not None and record.get("settings") != settings:
+        return f"the settings changed (were {record.get('settings')}, now {settings})"
+    if not manifest.is_file() or file_digest(manifest) != record.get("manifest_sha256"):
+        return f"{manifest} is missing, truncated or changed since its run finished"
+    arrays = manifest.parent / str(record.get("arrays", {}).get("dir", ""))
+    for name, size in record.get("arrays", {}).get("files", {}).items():
+        path = arrays / name
+        actual = path.stat().st_size if path.is_file() else None
+        if actual != size:
+            state = "missing" if actual is None else f"truncated or changed ({actual} of {size} bytes)"
+            return f"feature archive {path} is {state}"
+    return None
+
+
+def write_feature_record(
+    manifest: str | Path,
+    cuts: Iterable[Cut],
+    array_dir: str | Path,
+    settings: dict[str, Any],
+    input_path: str | Path | None = None,
+    input_digest: str | None = None,
+    digest_of: str | Path | None = None,
+) -> None:
+    """Write the record of ``manifest`` (atomically): its digest (of the file ``digest_of`` that is about to
+    become it, if given), its number of cuts, whether they have supervisions and into which languages every one
+    is translated (one pass over ``cuts``, which must be the manifest's cuts, already validated), the size of
+    every file of ``array_dir`` (a directory beside the manifest), the settings and the input."""
+    manifest = Path(manifest)
+    array_dir = Path(array_dir)
+    num_cuts, supervised, langs = 0, False, None
     for cut in cuts:
-        feats = cut.features if cut.has_features else None
-        if (
-            feats is None
-            or feats.num_features != FBANK_DIM
-            or feats.sampling_rate != sampling_rate
-            or not Path(feats.storage_path).exists()
-        ):
-            return False
-    return True
+        num_cuts += 1
+        for sup in cut.supervisions:
+            supervised = True
+            have = {k for k, v in ((sup.custom or {}).get(TRANSLATED_TEXT) or {}).items() if blank_kind(v) is None}
+            langs = have if langs is None else langs & have
+    record = {
+        "version": RECORD_VERSION,
+        "input": None if input_path is None else str(input_path),
+        "input_sha256": input_digest,
+        "settings": settings,
+        "num_cuts": num_cuts,
+        "supervisions": supervised,
+        "translated": sorted(langs or ()),
+        "manifest_sha256": file_digest(digest_of if digest_of is not None else manifest),
+        "arrays": {
+            "dir": os.path.relpath(array_dir, manifest.parent),
+            "files": {p.name: p.stat().st_size for p in sorted(array_dir.iterdir()) if p.is_file()},
+        },
+    }
+    write_text_atomic(record_path(manifest), json.dumps(record, indent=1) + "\n")
+
+
+def check_feature_manifest(path: str | Path, what: str, require_translation: bool, lang: str = "en") -> None:
+    """Make sure the cuts of ``path`` follow the schema before training reads them, without a pass when possible.
+
+    A manifest that its record certifies (written by ``hent-srt features``, unchanged since, archives intact,
+    translations into ``lang`` checked when ``require_translation``) is accepted as it is; any other is validated
+    in one streaming pass. Raises ``SchemaError`` naming ``what`` (the config key), the file and the cut ids.
+    """
+    problem = record_problem(path)
+    record = feature_record(path) if problem is None else None
+    if record is not None and record.get("supervisions") and (
+        not require_translation or lang in record.get("translated", [])
+    ):
+        log.info("%s=%s: %d cuts, checked when `hent-srt features` wrote them", what, path, record["num_cuts"])
+        return
+    if record is None:
+        reason = problem
+    elif not record.get("supervisions"):
+        reason = "its record is of cuts without supervisions"
+    else:
+        reason = f"its record does not say that every cut has a translation into {lang!r}"
+    log.warning("%s=%s: %s; checking its cuts against the schema in one pass over the file", what, path, reason)
+    try:
+        num = validate_cuts(read_cuts(path), require_translation=require_translation, lang=lang)
+    except SchemaError as err:
+        raise SchemaError(f"{what}={path}: {err}") from None
+    log.info("%s=%s: %d cuts follow the schema", what, path, num)
+
+
+def _remove_temporaries(out_dir: Path, split_name: str) -> None:
+    """Remove the temporaries that killed runs left for ``split_name``.
+
+    Called with the directory lock held, so no live run owns them."""
+    split = re.escape(split_name)
+    stale = re.compile(
+        rf"\.feats_{split}-{_TOKEN_RE}\.tmp|\.cuts_{split}\.{_TOKEN_RE}\.tmp\.jsonl\.gz|"
+        rf"\.cuts_{split}\.meta\.json\..+\.tmp|\.segments_{split}\.{_TOKEN_RE}\.tmp\.jsonl\.gz"
+    )
+    for entry in out_dir.iterdir():
+        if stale.fullmatch(entry.name):
+            log.info("removing %s, left by an interrupted run", entry)
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _remove_other_arrays(out_dir: Path, split_name: str, keep: str) -> None:
+    """Remove the array directories of ``split_name`` but ``keep`` (the one the new manifest points at): those
+    of the manifest it replaced and of killed runs. Called with the directory lock held."""
+    arrays = re.compile(rf"feats_{re.escape(split_name)}(-{_TOKEN_RE})?")
+    for entry in out_dir.iterdir():
+        if arrays.fullmatch(entry.name) and entry.name != keep and entry.is_dir():
+            log.info("removing %s, which no manifest points at any more", entry)
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _one_thread() -> None:
@@ -131,9 +266,37 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _relocate(cut: Cut, tmp_dir: Path, final_dir: Path) -> Cut:
+def _relocate(cut: Cut, tmp_dir: Path, array_dir_name: str) -> Cut:
+    """``cut`` with its storage path moved from ``tmp_dir`` to ``array_dir_name`` (relative to the manifest)."""
     rel = Path(cut.features.storage_path).relative_to(tmp_dir)
-    return fastcopy(cut, features=fastcopy(cut.features, storage_path=str(final_dir / rel)))
+    return fastcopy(cut, features=fastcopy(cut.features, storage_path=str(Path(array_dir_name) / rel)))
+
+
+def _extract(cuts: CutSet, tmp_dir: Path, sampling_rate: int, num_jobs: int) -> CutSet:
+    """Fbank of every cut, stored under ``tmp_dir``."""
+    threads = torch.get_num_threads()
+    # One torch thread per extracting process: fbank works on small tensors, and several spinning OpenMP
+    # threads per core made it ten times slower here (0.5 s vs 4.9 s for 50 utterances on 2 cores).
+    torch.set_num_threads(1)
+    extractor = Fbank(FbankConfig(num_mel_bins=FBANK_DIM, sampling_rate=sampling_rate))
+    executor = (
+        ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
+        if num_jobs > 1
+        else None
+    )
+    try:
+        return cuts.compute_and_store_features(
+            extractor=extractor,
+            storage_path=tmp_dir / "feats-0" if num_jobs == 1 else tmp_dir,
+            num_jobs=num_jobs,
+            storage_type=LilcomChunkyWriter,
+            progress_bar=True,
+            executor=executor,
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        torch.set_num_threads(threads)
 
 
 def compute_features(
@@ -143,20 +306,27 @@ def compute_features(
     resample: int | None = FBANK_SAMPLING_RATE,
     speed_perturb: bool = False,
     num_jobs: int = 1,
+    shuffle: bool = False,
+    lock_timeout: float | None = None,
 ) -> Path:
     """Compute 80-dim fbank features for the cuts in ``cuts_in_path``; return the output manifest path.
 
     Args:
-        cuts_in_path: lhotse cut manifest (``.jsonl.gz``) in the cut schema, with recordings.
-        out_dir: directory for ``cuts_<split_name>.jsonl.gz`` and the arrays ``feats_<split_name>/``.
+        cuts_in_path: lhotse cut manifest (``.jsonl.gz``) in the cut schema, with recordings; or noise cuts
+            with recordings and no supervisions at all.
+        out_dir: directory for ``cuts_<split_name>.jsonl.gz``, its record and its arrays (module docstring).
         split_name: name of the split (``train``, ``dev`` ...), used in the output names.
         resample: rate in Hz to resample all audio to, also the fbank's rate; ``None`` turns resampling
             off, and then every recording must already be at 16 kHz.
         speed_perturb: add copies of every cut at speed 0.9 and 1.1 (ids suffixed ``_sp0.9`` / ``_sp1.1``).
         num_jobs: worker processes for extraction.
+        shuffle: write the cuts in a random order (seed 0), so that a training manifest read lazily is mixed
+            well within the sampler's buffer (speed-perturbed copies are otherwise appended at the end).
+        lock_timeout: seconds to wait for another run holding ``out_dir`` (None: wait as long as it runs).
 
-    A re-run whose manifest is present and complete returns at once. Raises ``FeatureInputError`` for
-    missing audio files or a sampling-rate mismatch, ``SchemaError`` for cuts outside the schema.
+    A re-run whose record matches returns at once. Raises ``FeatureInputError`` for missing audio files or a
+    sampling-rate mismatch, ``SchemaError`` for cuts outside the schema, ``ManifestError`` for an unreadable
+    input manifest.
     """
     cuts_in_path = Path(cuts_in_path)
     if not cuts_in_path.is_file():
@@ -169,73 +339,63 @@ def compute_features(
         raise ValueError(f"resample must be a rate in Hz >= 8000 or None (off), got {resample!r}.")
     if num_jobs < 1:
         raise ValueError(f"num_jobs must be >= 1, got {num_jobs}.")
-    sampling_rate = resample if resample is not None else FBANK_SAMPLING_RATE
-    manifest, array_dir = output_paths(out_dir, split_name)
-
-    cuts = CutSet.from_file(cuts_in_path).to_eager()
-    if len(cuts) == 0:
-        raise ValueError(
-            f"cuts_in_path {str(cuts_in_path)!r} holds no cuts; check data preparation (stage 0)."
-        )
-    expected = _expected_ids(cuts, speed_perturb)
-    if _is_complete(manifest, expected, sampling_rate):
-        log.info("features for %s are complete in %s; skipping", split_name, manifest)
-        return manifest
-
-    validate_cuts(cuts, require_translation=False)
-    _check_audio(cuts, resample)
-    if resample is not None:
-        cuts = cuts.resample(resample)
-    if speed_perturb:
-        original = cuts
-        for factor in SPEED_FACTORS:
-            cuts = cuts + original.perturb_speed(factor)
-
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.unlink(missing_ok=True)
-    tmp_dir = array_dir.with_name(f".{array_dir.name}.tmp")
-    tmp_manifest = manifest.with_name(f".cuts_{split_name}.tmp.jsonl.gz")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
-    threads = torch.get_num_threads()
-    # One torch thread per extracting process: fbank works on small tensors, and several spinning OpenMP
-    # threads per core made it ten times slower here (0.5 s vs 4.9 s for 50 utterances on 2 cores).
-    torch.set_num_threads(1)
-    try:
-        extractor = Fbank(FbankConfig(num_mel_bins=FBANK_DIM, sampling_rate=sampling_rate))
-        storage = tmp_dir / "feats-0" if num_jobs == 1 else tmp_dir
-        executor = (
-            ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
-            if num_jobs > 1
-            else None
-        )
+    out_dir = Path(out_dir)
+    manifest, _ = output_paths(out_dir, split_name)
+    settings = {"resample": resample, "speed_perturb": speed_perturb, "shuffle": shuffle, "fbank_dim": FBANK_DIM}
+    with DirectoryLock(out_dir, wait=True if lock_timeout is None else lock_timeout):
+        _remove_temporaries(out_dir, split_name)
+        input_digest = file_digest(cuts_in_path, content=True)
+        reason = record_problem(manifest, input_digest, settings)
+        if reason is None:
+            log.info("features for %s are complete in %s; skipping", split_name, manifest)
+            _remove_other_arrays(out_dir, split_name, keep=feature_record(manifest)["arrays"]["dir"])
+            return manifest
+        if manifest.exists():
+            log.info("recomputing the features of %s: %s", split_name, reason)
+        cuts = CutSet.from_cuts(read_cuts(cuts_in_path))
+        if len(cuts) == 0:
+            raise ValueError(
+                f"cuts_in_path {str(cuts_in_path)!r} holds no cuts; check data preparation (stage 0)."
+            )
+        noise = not any(c.supervisions for c in cuts)
+        if noise:
+            log.info("%s: no cut has a supervision; computing features of noise cuts", cuts_in_path)
+        validate_cuts(cuts, require_translation=False, require_supervision=not noise)
+        _check_audio(cuts, resample)
+        if resample is not None:
+            cuts = cuts.resample(resample)
+        if speed_perturb:
+            original = cuts
+            for factor in SPEED_FACTORS:
+                cuts = cuts + original.perturb_speed(factor)
+        expected = list(cuts.ids)
+        token = secrets.token_hex(6)
+        array_dir_name = f"feats_{split_name}-{token}"
+        tmp_dir = out_dir / f".{array_dir_name}.tmp"
+        tmp_manifest = out_dir / f".cuts_{split_name}.{token}.tmp.jsonl.gz"
+        sampling_rate = resample if resample is not None else FBANK_SAMPLING_RATE
         try:
-            with_feats = cuts.compute_and_store_features(
-                extractor=extractor,
-                storage_path=storage,
-                num_jobs=num_jobs,
-                storage_type=LilcomChunkyWriter,
-                progress_bar=True,
-                executor=executor,
-            )
+            tmp_dir.mkdir()
+            with_feats = _extract(cuts, tmp_dir, sampling_rate, num_jobs)
+            done = CutSet.from_cuts(_relocate(c, tmp_dir, array_dir_name) for c in with_feats)
+            lost = sorted(set(expected) - set(done.ids))
+            if lost:
+                raise FeatureInputError(
+                    f"audio of {len(lost)} cut(s) could not be read: {', '.join(lost[:_MAX_LISTED])}\n"
+                    "Fix: check these recordings' audio files (lhotse skipped them while loading)."
+                )
+            if shuffle:
+                done = done.shuffle(rng=random.Random(0))
+            validate_cuts(done, require_translation=False, require_supervision=not noise)
+            done.to_file(tmp_manifest)
+            tmp_dir.rename(out_dir / array_dir_name)
+            write_feature_record(manifest, done, out_dir / array_dir_name, settings, cuts_in_path, input_digest,
+                                 digest_of=tmp_manifest)
+            os.replace(tmp_manifest, manifest)
         finally:
-            if executor is not None:
-                executor.shutdown()
-        done = CutSet.from_cuts(_relocate(c, tmp_dir, array_dir) for c in with_feats)
-        lost = sorted(set(expected) - set(done.ids))
-        if lost:
-            raise FeatureInputError(
-                f"audio of {len(lost)} cut(s) could not be read: {', '.join(lost[:_MAX_LISTED])}\n"
-                "Fix: check these recordings' audio files (lhotse skipped them while loading)."
-            )
-        done.to_file(tmp_manifest)
-        shutil.rmtree(array_dir, ignore_errors=True)
-        tmp_dir.rename(array_dir)
-        tmp_manifest.rename(manifest)
-    finally:
-        torch.set_num_threads(threads)
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        tmp_manifest.unlink(missing_ok=True)
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            tmp_manifest.unlink(missing_ok=True)
+        _remove_other_arrays(out_dir, split_name, keep=array_dir_name)
     log.info("wrote %d cuts with features to %s", len(expected), manifest)
     return manifest
 
@@ -260,13 +420,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--speed-perturb", action="store_true", help="add speed 0.9 and 1.1 copies of each cut"
     )
     parser.add_argument("--num-jobs", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--shuffle", action="store_true",
+        help="write the cuts in a random order (seed 0): for training manifests, which are read lazily",
+    )
 
 
 def segment_cuts(recordings_path: str | Path, supervisions_path: str | Path, out_path: str | Path) -> Path:
     """Write one cut per supervision segment of (whole-conversation) recordings to ``out_path``, atomically.
 
     The cut takes the supervision's channel and time span (lhotse ``trim_to_supervisions``); overlapping
-    supervisions of other channels are not attached.
+    supervisions of other channels are not attached. Holds the lock of ``out_path``'s directory.
     """
     for name, path in (("--recordings", recordings_path), ("--supervisions", supervisions_path)):
         if not Path(path).is_file():
@@ -277,10 +441,13 @@ def segment_cuts(recordings_path: str | Path, supervisions_path: str | Path, out
         keep_overlapping=False
     )
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp.jsonl.gz")
-    cuts.to_file(tmp)
-    tmp.rename(out_path)
+    with DirectoryLock(out_path.parent, wait=True):
+        tmp = out_path.with_name(f".{out_path.name.removesuffix('.jsonl.gz')}.{secrets.token_hex(6)}.tmp.jsonl.gz")
+        try:
+            cuts.to_file(tmp)
+            os.replace(tmp, out_path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return out_path
 
 
@@ -300,8 +467,9 @@ def main(args: argparse.Namespace) -> int:
             resample=args.resample or None,
             speed_perturb=args.speed_perturb,
             num_jobs=args.num_jobs,
+            shuffle=args.shuffle,
         )
-    except ValueError as err:  # FeatureInputError and SchemaError are ValueErrors
+    except ValueError as err:  # FeatureInputError, SchemaError and ManifestError are ValueErrors
         print(f"hent-srt features: error: {err}", file=sys.stderr)
         return 2
     print(path)

@@ -1,4 +1,4 @@
-"""Batches for training and decoding: a Dataset over lhotse cuts, a bucketing sampler and filters.
+"""Batches for training and decoding: a Dataset over lhotse cuts, a bucketing sampler and filters, all lazy.
 
 A batch holds fbank features ``(B, T, 80)`` (precomputed by ``hent-srt features`` or computed on the fly),
 their lengths ``(B,)``, the source and target token ids and texts, and the cut ids, sorted by decreasing
@@ -6,6 +6,12 @@ length. Batches come from lhotse's ``DynamicBucketingSampler`` (total duration p
 ``max_duration`` seconds; DDP rank and world size passed explicitly). ``ResumableLoader.state_dict()``
 captures the sampler state after the last batch handed out, so a resumed run yields exactly the next one,
 even with worker processes prefetching ahead.
+
+Nothing walks the corpus before the first batch: cuts stream from the manifest (``read_cuts``) through the
+duration filter into the sampler, which holds ``buffer_size`` cuts and estimates its duration buckets from the
+first 10,000. Tokens are computed where a batch is made (in the Dataset, in the worker processes), and there
+utterances that do not fit the model (``fits``, e.g. more tokens than encoder frames) are excluded, counted
+and logged; a batch left empty is skipped (the sampler state still advances past it).
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -22,7 +30,9 @@ from lhotse import CutSet, Fbank, FbankConfig
 from lhotse.cut import Cut
 from lhotse.dataset import DynamicBucketingSampler, SimpleCutSampler
 from lhotse.dataset.input_strategies import OnTheFlyFeatures, PrecomputedFeatures
+from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
 
+from hent_srt.data.augment import Augmentation
 from hent_srt.data.features import FBANK_DIM, FBANK_SAMPLING_RATE
 from hent_srt.data.schema import source_text, target_text
 from hent_srt.data.tokenizer import Tokenizer
@@ -30,6 +40,12 @@ from hent_srt.data.tokenizer import Tokenizer
 __all__ = ["Batch", "HentSrtDataset", "ResumableLoader", "filter_cuts", "make_dataloader"]
 
 log = logging.getLogger(__name__)
+
+FRAME_SHIFT_S = 0.01
+NUM_CUTS_FOR_BINS = 10000  # cuts read to estimate the duration buckets (lhotse's default)
+_MAX_LOGGED = 20  # excluded cuts logged one by one per pass over the data
+
+FitsFn = Callable[[int, dict[str, int]], "str | None"]
 
 
 @dataclass
@@ -45,6 +61,8 @@ class Batch:
         src_text: source transcripts.
         tgt_text: target translations; empty strings without a target tokenizer.
         cut_ids: lhotse cut ids.
+        excluded: cut id -> reason, for the cuts of the sampled batch left out because they do not fit the
+            model (not part of the batch's rows).
     """
 
     features: torch.Tensor
@@ -54,6 +72,7 @@ class Batch:
     src_text: list[str]
     tgt_text: list[str]
     cut_ids: list[str]
+    excluded: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.cut_ids)
@@ -67,16 +86,28 @@ class HentSrtDataset(torch.utils.data.Dataset):
     """Maps a ``CutSet`` (one sampler batch) to a ``Batch``.
 
     With ``on_the_fly`` the fbank is computed from the audio (16 kHz); otherwise every cut must carry
-    precomputed features. ``tgt_tok=None`` leaves the target fields empty (ASR-only training).
+    precomputed features. ``tgt_tok=None`` leaves the target fields empty (ASR-only training). ``fits(frames,
+    {"asr": n, "st": m})`` returns None for an utterance the model can train on, else the reason to exclude it
+    (``HentSrt.check_lengths``). ``augmentation`` mixes noise into the cuts and masks the features (training
+    only); ``epoch`` (set by the loader) seeds it.
     """
 
     def __init__(
-        self, src_tok: Tokenizer, tgt_tok: Tokenizer | None = None, on_the_fly: bool = False, lang: str = "en"
+        self,
+        src_tok: Tokenizer,
+        tgt_tok: Tokenizer | None = None,
+        on_the_fly: bool = False,
+        lang: str = "en",
+        fits: FitsFn | None = None,
+        augmentation: Augmentation | None = None,
     ) -> None:
         self.src_tok = src_tok
         self.tgt_tok = tgt_tok
         self.on_the_fly = on_the_fly
         self.lang = lang
+        self.fits = fits
+        self.augmentation = augmentation
+        self.epoch = 0
         if on_the_fly:
             self.inputs = OnTheFlyFeatures(Fbank(FbankConfig(num_mel_bins=FBANK_DIM)))
         else:
@@ -100,25 +131,56 @@ class HentSrtDataset(torch.utils.data.Dataset):
                     "load its output manifest, or use on_the_fly=True."
                 )
 
+    def _excluded(self, cuts: list[Cut], src_tokens: list[list[int]], tgt_tokens: list[list[int]]) -> dict[str, str]:
+        if self.fits is None:
+            return {}
+        excluded = {}
+        for cut, src, tgt in zip(cuts, src_tokens, tgt_tokens):
+            frames = cut.num_frames if cut.has_features else round(cut.duration / FRAME_SHIFT_S)
+            tokens = {"asr": len(src), "st": len(tgt)} if self.tgt_tok is not None else {"asr": len(src)}
+            reason = self.fits(frames, tokens)
+            if reason is not None:
+                excluded[cut.id] = reason
+        return excluded
+
     def __getitem__(self, cuts: CutSet) -> Batch:
         cuts = cuts.sort_by_duration(ascending=False)
         self._check(cuts)
-        features, lens = self.inputs(cuts)
-        src_text = [source_text(c) for c in cuts]
+        rows = list(cuts)
+        src_text = [source_text(c) for c in rows]
+        src_tokens = self.src_tok.encode(src_text)
         if self.tgt_tok is not None:
-            tgt_text = [target_text(c, self.lang) for c in cuts]
+            tgt_text = [target_text(c, self.lang) for c in rows]
             tgt_tokens = self.tgt_tok.encode(tgt_text)
         else:
-            tgt_text = ["" for _ in cuts]
-            tgt_tokens = [[] for _ in cuts]
+            tgt_text = ["" for _ in rows]
+            tgt_tokens = [[] for _ in rows]
+        excluded = self._excluded(rows, src_tokens, tgt_tokens)
+        if excluded:
+            keep = [i for i, c in enumerate(rows) if c.id not in excluded]
+            rows = [rows[i] for i in keep]
+            src_text, src_tokens = [src_text[i] for i in keep], [src_tokens[i] for i in keep]
+            tgt_text, tgt_tokens = [tgt_text[i] for i in keep], [tgt_tokens[i] for i in keep]
+            if not rows:
+                return Batch(torch.zeros(0, 0, FBANK_DIM), torch.zeros(0, dtype=torch.int64), [], [], [], [], [],
+                             excluded)
+        cuts = CutSet.from_cuts(rows)
+        if self.augmentation is not None:
+            cuts = self.augmentation.mix(cuts, self.epoch)
+        features, lens = self.inputs(cuts)
+        features, lens = features.to(torch.float32), lens.to(torch.int64)
+        cut_ids = [c.id for c in rows]
+        if self.augmentation is not None:
+            features = self.augmentation.mask(features, lens, cut_ids, self.epoch)
         return Batch(
-            features=features.to(torch.float32),
-            feature_lens=lens.to(torch.int64),
-            src_tokens=self.src_tok.encode(src_text),
+            features=features,
+            feature_lens=lens,
+            src_tokens=src_tokens,
             tgt_tokens=tgt_tokens,
             src_text=src_text,
             tgt_text=tgt_text,
-            cut_ids=[c.id for c in cuts],
+            cut_ids=cut_ids,
+            excluded=excluded,
         )
 
 
@@ -160,13 +222,24 @@ class ResumableLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         self._pending.clear()
+        num_excluded = 0
         for batch in self.dataloader:
             self._consumed = self._pending.popleft()
-            yield batch
+            for cut_id, reason in batch.excluded.items():
+                num_excluded += 1
+                if num_excluded <= _MAX_LOGGED:
+                    log.warning("excluded cut %s, which does not fit the model: %s", cut_id, reason)
+            if len(batch) > 0:
+                yield batch
+        if num_excluded:
+            log.warning("excluded %d cut(s) in this pass over the data because they do not fit the model%s",
+                        num_excluded, f" (the first {_MAX_LOGGED} are logged above)" if num_excluded > _MAX_LOGGED
+                        else "")
 
     def set_epoch(self, epoch: int) -> None:
-        """Start epoch ``epoch`` (reshuffles with seed + epoch)."""
+        """Start epoch ``epoch`` (reshuffles with seed + epoch; augmentation draws with the epoch too)."""
         self.sampler.set_epoch(epoch)
+        self.dataset.epoch = epoch
         self._consumed = None
 
     def state_dict(self) -> dict[str, Any]:
@@ -177,7 +250,24 @@ class ResumableLoader:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a ``state_dict``: the next iteration continues with the batch after the saved one."""
         self.sampler.load_state_dict(copy.deepcopy(state))
+        self.dataset.epoch = int(state.get("epoch", 0))
         self._consumed = copy.deepcopy(state)
+
+
+def _durations(cuts: Iterable[Cut]) -> Iterator[float]:
+    """The durations of ``cuts`` in order; without building cut objects when the lazy stream can give them."""
+    source = cuts.data if isinstance(cuts, CutSet) and cuts.is_lazy else cuts
+    if hasattr(source, "durations"):
+        return source.durations()
+    return (cut.duration for cut in cuts)
+
+
+def _duration_bins(cuts: CutSet, num_buckets: int) -> list[float] | None:
+    """Bucket boundaries from the first ``NUM_CUTS_FOR_BINS`` cuts (None when there are fewer than two cuts)."""
+    head = [SimpleNamespace(duration=d) for d in islice(_durations(cuts), NUM_CUTS_FOR_BINS)]
+    if len(head) < 2:
+        return None
+    return estimate_duration_buckets(head, num_buckets=min(num_buckets, len(head)))
 
 
 def make_dataloader(
@@ -194,14 +284,19 @@ def make_dataloader(
     num_workers: int = 0,
     drop_last: bool = False,
     lang: str = "en",
+    fits: FitsFn | None = None,
+    augmentation: Augmentation | None = None,
+    buffer_size: int = 20000,
 ) -> ResumableLoader:
-    """Bucketed batches of at most ``max_duration`` seconds of audio from ``cuts``.
+    """Bucketed batches of at most ``max_duration`` seconds of audio from ``cuts`` (lazy or eager).
 
-    ``num_buckets`` is lowered to the number of cuts of a small eager CutSet; below two buckets the batches
-    come from lhotse's ``SimpleCutSampler``.
+    The duration buckets are estimated from the first 10,000 cuts (their number is lowered to the number of
+    cuts of a small set); with fewer than two cuts the batches come from lhotse's ``SimpleCutSampler``. The
+    sampler holds ``buffer_size`` cuts: memory, and the reach of its shuffling.
 
     ``rank``/``world_size`` select this process's share for DDP; ``seed`` (+ the epoch) fixes the shuffle.
-    With ``on_the_fly`` the fbank is computed from the audio (resampled to 16 kHz when needed).
+    With ``on_the_fly`` the fbank is computed from the audio (resampled to 16 kHz when needed). ``fits`` and
+    ``augmentation``: see :class:`HentSrtDataset`.
     """
     if not max_duration > 0:
         raise ValueError(f"max_duration must be > 0 seconds, got {max_duration}.")
@@ -215,50 +310,64 @@ def make_dataloader(
         )
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}.")
+    if buffer_size < 1:
+        raise ValueError(f"buffer_size must be >= 1 cut, got {buffer_size}.")
     if on_the_fly:
         cuts = cuts.resample(FBANK_SAMPLING_RATE)
-    if not cuts.is_lazy:
-        num_buckets = min(num_buckets, len(cuts))  # lhotse needs at least one cut per bucket
     common = dict(max_duration=max_duration, shuffle=shuffle, drop_last=drop_last, world_size=world_size, rank=rank,
                   seed=seed)
-    if num_buckets >= 2:
-        sampler = DynamicBucketingSampler(cuts, num_buckets=num_buckets, **common)
+    bins = _duration_bins(cuts, num_buckets)
+    if bins is not None:
+        sampler = DynamicBucketingSampler(cuts, duration_bins=bins, buffer_size=buffer_size, **common)
     else:
         sampler = SimpleCutSampler(cuts, **common)
-    dataset = HentSrtDataset(src_tok, tgt_tok, on_the_fly=on_the_fly, lang=lang)
+    dataset = HentSrtDataset(src_tok, tgt_tok, on_the_fly=on_the_fly, lang=lang, fits=fits,
+                             augmentation=augmentation)
     return ResumableLoader(dataset, sampler, num_workers=num_workers)
 
 
-def filter_cuts(
-    cuts: CutSet,
-    min_duration: float = 0.2,
-    max_duration: float = 30.0,
-    keep_fn: Callable[[Cut], bool] | None = None,
-) -> CutSet:
-    """Keep the cuts with ``min_duration <= duration <= max_duration`` for which ``keep_fn(cut)`` holds.
+class _DurationFilter:
+    """A re-iterable stream of the cuts of ``cuts`` within the duration range; the first full pass logs what it
+    dropped (every pass drops the same)."""
 
-    ``keep_fn`` is typically the model's check that an utterance has enough encoder frames for its
-    tokens. Logs how many cuts were dropped, by reason.
-    """
+    def __init__(self, cuts: Iterable[Cut], min_duration: float, max_duration: float) -> None:
+        self.cuts = cuts
+        self.min_duration = min_duration
+        self.max_duration = max_duration
+        self.reported = False
+
+    def durations(self) -> Iterator[float]:
+        """The durations of the kept cuts, from the source's durations when it has them."""
+        return (d for d in _durations(self.cuts) if self.min_duration <= d <= self.max_duration)
+
+    def __iter__(self) -> Iterator[Cut]:
+        kept = 0
+        dropped: Counter = Counter()
+        for cut in self.cuts:
+            if cut.duration < self.min_duration:
+                dropped[f"shorter than {self.min_duration} s"] += 1
+            elif cut.duration > self.max_duration:
+                dropped[f"longer than {self.max_duration} s"] += 1
+            else:
+                kept += 1
+                yield cut
+        if self.reported:
+            return
+        self.reported = True
+        total = kept + sum(dropped.values())
+        if dropped:
+            reasons = ", ".join(f"{n} {why}" for why, n in dropped.items())
+            log.warning("filter_cuts: kept %d of %d cuts; dropped %s", kept, total, reasons)
+        else:
+            log.info("filter_cuts: kept all %d cuts", total)
+
+
+def filter_cuts(cuts: CutSet, min_duration: float = 0.2, max_duration: float = 30.0) -> CutSet:
+    """The cuts with ``min_duration <= duration <= max_duration``, lazily: nothing is read until iterated.
+
+    The first full pass logs how many cuts were dropped, by reason."""
     if not 0 <= min_duration < max_duration:
         raise ValueError(
             f"need 0 <= min_duration < max_duration, got min_duration={min_duration}, max_duration={max_duration}."
         )
-    kept: list[Cut] = []
-    dropped: Counter = Counter()
-    for cut in cuts:
-        if cut.duration < min_duration:
-            dropped[f"shorter than {min_duration} s"] += 1
-        elif cut.duration > max_duration:
-            dropped[f"longer than {max_duration} s"] += 1
-        elif keep_fn is not None and not keep_fn(cut):
-            dropped["rejected by keep_fn (too few frames for the tokens)"] += 1
-        else:
-            kept.append(cut)
-    total = len(kept) + sum(dropped.values())
-    if dropped:
-        reasons = ", ".join(f"{n} {why}" for why, n in dropped.items())
-        log.warning("filter_cuts: kept %d of %d cuts; dropped %s", len(kept), total, reasons)
-    else:
-        log.info("filter_cuts: kept all %d cuts", total)
-    return CutSet.from_cuts(kept)
+    return CutSet(_DurationFilter(cuts, min_duration, max_duration))

@@ -13,6 +13,8 @@ This follows lhotse's speech-translation convention, so lhotse tools read these 
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from lhotse import SupervisionSegment
@@ -20,6 +22,7 @@ from lhotse.cut import Cut
 
 __all__ = [
     "SchemaError",
+    "blank_kind",
     "make_supervision",
     "source_text",
     "target_refs",
@@ -31,18 +34,40 @@ TRANSLATED_TEXT = "translated_text"
 TRANSLATED_REFS = "translated_refs"
 
 _FIX_LINE = (
-    "Fix: re-run the corpus preparation (stage 0) so that every supervision has a non-empty `text`, a "
-    "`language` code and custom['translated_text']['{lang}'], and every cut a positive duration; or drop "
+    "Fix: re-run the corpus preparation (stage 0) so that every cut has a unique id and a positive duration, and "
+    "every supervision a non-empty `text`, a `language` code and custom['translated_text']['{lang}']; or drop "
     "these cuts before this step."
 )
 
 
+_MAX_LISTED = 50
+
+
 class SchemaError(ValueError):
-    """Raised when cuts do not follow the cut schema; the message names every offending cut."""
+    """Raised when cuts do not follow the cut schema; the message names the offending cuts."""
+
+
+def _invisible(char: str) -> bool:
+    """Whitespace, control and format characters (zero-width space/joiners, byte-order mark, direction marks)."""
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf")
+
+
+def blank_kind(text: object) -> str | None:
+    """None if ``text`` is a string with a visible character, else what it is: "empty", "whitespace-only",
+    "invisible-only (zero-width or format characters)" or "not a string"."""
+    if not isinstance(text, str):
+        return "not a string"
+    if not text:
+        return "empty"
+    if text.isspace():
+        return "whitespace-only"
+    if all(_invisible(c) for c in text):
+        return "invisible-only (zero-width or format characters)"
+    return None
 
 
 def _check_text(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if blank_kind(value) is not None:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}; pass the transcript text.")
     return value
 
@@ -79,7 +104,7 @@ def make_supervision(
     custom: dict = {TRANSLATED_TEXT: {target_language: translation}}
     if translation_refs is not None:
         refs = list(translation_refs)
-        if not refs or not all(isinstance(r, str) and r.strip() for r in refs):
+        if not refs or any(blank_kind(r) for r in refs):
             raise ValueError(
                 f"translation_refs (supervision {id!r}) must be a non-empty list of non-empty strings, "
                 f"got {translation_refs!r}; pass None when there is a single reference."
@@ -146,17 +171,19 @@ def target_refs(cut: Cut, lang: str = "en") -> list[str]:
     return [target_text(cut, lang)]
 
 
-def _cut_problems(cut: Cut, require_translation: bool, lang: str) -> list[str]:
+def _cut_problems(cut: Cut, require_translation: bool, lang: str, require_supervision: bool) -> list[str]:
     problems = []
     if not cut.duration or cut.duration <= 0:
         problems.append(f"duration {cut.duration} (must be > 0)")
     if not cut.supervisions:
-        problems.append("no supervision")
+        if require_supervision:
+            problems.append("no supervision")
         return problems
     for sup in cut.supervisions:
         where = f"supervision {sup.id!r}: " if len(cut.supervisions) > 1 else ""
-        if not isinstance(sup.text, str) or not sup.text.strip():
-            problems.append(f"{where}empty text")
+        kind = blank_kind(sup.text)
+        if kind is not None:
+            problems.append(f"{where}{kind} text")
         if not sup.language:
             problems.append(f"{where}missing language")
         if sup.duration is None or sup.duration <= 0:
@@ -165,37 +192,54 @@ def _cut_problems(cut: Cut, require_translation: bool, lang: str) -> list[str]:
             value = _translation(sup, lang)
             if value is None:
                 problems.append(f"{where}missing translation custom['{TRANSLATED_TEXT}']['{lang}']")
-            elif not value.strip():
-                problems.append(f"{where}empty translation custom['{TRANSLATED_TEXT}']['{lang}']")
+            elif blank_kind(value) is not None:
+                problems.append(f"{where}{blank_kind(value)} translation custom['{TRANSLATED_TEXT}']['{lang}']")
         refs = ((sup.custom or {}).get(TRANSLATED_REFS) or {}).get(lang)
-        if refs is not None and (
-            not isinstance(refs, (list, tuple))
-            or not refs
-            or not all(isinstance(r, str) and r.strip() for r in refs)
-        ):
+        if refs is not None and (not isinstance(refs, (list, tuple)) or not refs or any(blank_kind(r) for r in refs)):
             problems.append(
                 f"{where}custom['{TRANSLATED_REFS}']['{lang}'] is not a list of non-empty strings"
             )
     return problems
 
 
-def validate_cuts(cuts: Iterable[Cut], require_translation: bool = True, lang: str = "en") -> None:
-    """Check every cut against the schema; raise ``SchemaError`` listing every violating cut id.
+def validate_cuts(
+    cuts: Iterable[Cut], require_translation: bool = True, lang: str = "en", require_supervision: bool = True
+) -> int:
+    """Check every cut against the schema in one pass; return the number of cuts, or raise ``SchemaError``.
 
-    Checked: the cut has a positive duration and at least one supervision; each supervision has a
-    non-empty ``text``, a ``language``, a positive duration and (when ``require_translation``) a
-    non-empty ``custom["translated_text"][lang]``; ``translated_refs``, when present, is a list of
-    non-empty strings.
+    Checked: cut ids are unique; the cut has a positive duration and at least one supervision (unless
+    ``require_supervision`` is False, for noise cuts); each supervision has a ``text`` with a visible character
+    (not empty, whitespace-only or made of zero-width characters), a ``language``, a positive duration and (when
+    ``require_translation``) such a ``custom["translated_text"][lang]``; ``translated_refs``, when present, is a
+    list of such strings. The message lists the first 50 offending cut ids with their problems and counts all.
     """
     lines = []
+    num_bad = 0
+    seen: set[str] = set()
+    duplicates: Counter = Counter()
+    num_cuts = 0
     for cut in cuts:
-        problems = _cut_problems(cut, require_translation, lang)
+        num_cuts += 1
+        if cut.id in seen:
+            duplicates[cut.id] += 1
+        else:
+            seen.add(cut.id)
+        problems = _cut_problems(cut, require_translation, lang, require_supervision)
         if problems:
-            lines.append(f"  {cut.id}: " + "; ".join(problems))
+            num_bad += 1
+            if len(lines) < _MAX_LISTED:
+                lines.append(f"  {cut.id}: " + "; ".join(problems))
+    for cut_id, extra in duplicates.items():
+        num_bad += 1
+        if len(lines) < _MAX_LISTED:
+            lines.append(f"  {cut_id}: duplicate cut id ({extra + 1} cuts share it)")
     if lines:
+        more = num_bad - len(lines)
         raise SchemaError(
-            f"{len(lines)} cut(s) violate the cut schema:\n"
+            f"{num_bad} cut(s) violate the cut schema:\n"
             + "\n".join(lines)
+            + (f"\n  ... and {more} more" if more > 0 else "")
             + "\n"
             + _FIX_LINE.format(lang=lang)
         )
+    return num_cuts

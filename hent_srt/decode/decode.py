@@ -31,6 +31,7 @@ from lhotse import CutSet
 
 from hent_srt.config import Config, load_config
 from hent_srt.data.loader import make_dataloader
+from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import target_refs
 from hent_srt.data.text import NORMALIZERS, get_normalizer
 from hent_srt.data.tokenizer import Tokenizer
@@ -330,7 +331,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"hent-srt decode: test manifest {path} not found", file=sys.stderr)
             return 2
         set_name = set_name_of(path)
-        cuts = CutSet.from_file(path).to_eager()
+        cuts = read_cuts(path).to_eager()
         blank_penalty_asr = dec.blank_penalty_asr if args.blank_penalty_asr is None else args.blank_penalty_asr
         max_sym = args.max_sym_per_frame or dec.max_sym_per_frame
         if args.streaming:

@@ -50,14 +50,14 @@ class Agreement:
 def load_features(cuts_path: str | Path, num: int) -> tuple[Tensor, Tensor]:
     """The stored features of the first ``num`` cuts of a manifest: (B, T_max, F) float32 zero-padded and lengths
     (B,) int64."""
-    from lhotse import CutSet
+    from hent_srt.data.manifest import read_cuts
 
     if num < 1:
         raise ValueError(f"the number of utterances must be >= 1, got {num}")
     path = Path(cuts_path)
     if not path.is_file():
         raise ValueError(f"cut manifest {path} not found; pass one with features (a recipe's stage-1 output)")
-    cuts = list(CutSet.from_file(path).subset(first=num))
+    cuts = list(read_cuts(path).subset(first=num))
     missing = [c.id for c in cuts if not c.has_features]
     if not cuts or missing:
         raise ValueError(f"cut manifest {path}: {'no cuts' if not cuts else f'cut {missing[0]} has no features'}; "

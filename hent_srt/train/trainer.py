@@ -670,42 +670,70 @@ def hent_srt_inputs(batch: Any) -> tuple[Any, ...]:
     return batch.features, batch.feature_lens, {"asr": batch.src_tokens, "st": batch.tgt_tokens}
 
 
-def build_components(config: Config, dist_info: DistInfo) -> Components:
-    """The HENT-SRT model, tokenizers and this rank's training and validation loaders from ``config``."""
-    from lhotse import CutSet
+def _training_augmentation(config: Config) -> Any:
+    """The ``hent_srt.data.augment.Augmentation`` of the training batches: noise mixing when ``data.musan_cuts``
+    is set, SpecAugment when the data path applies it (no CR-CTC views); logs both choices."""
+    from hent_srt.data.augment import Augmentation, NoiseMixer, data_spec_augment, load_noise_cuts, spec_augment
 
+    d = config.data
+    if not 0.0 <= d.musan_prob <= 1.0:
+        raise ValueError(f"data.musan_prob={d.musan_prob}: must be a probability in [0, 1] (published: 0.5)")
+    if len(d.musan_snr) != 2 or not d.musan_snr[0] <= d.musan_snr[1]:
+        raise ValueError(f"data.musan_snr={list(d.musan_snr)}: must be [low, high] in dB (published: 10,20)")
+    noise = None
+    if d.musan_cuts:
+        noise = NoiseMixer(load_noise_cuts(d.musan_cuts, d.on_the_fly_features), d.musan_prob, d.musan_snr)
+        log.info("noise mixing on: p=%g, SNR %g-%g dB", d.musan_prob, d.musan_snr[0], d.musan_snr[1])
+    masking = data_spec_augment(config)
+    log.info("SpecAugment in the data path: %s", "on" if masking else
+             "off (the model masks its CR-CTC views)" if d.spec_augment else "off (data.spec_augment=false)")
+    return Augmentation(noise=noise, spec_augment=spec_augment() if masking else None, seed=config.train.seed)
+
+
+def build_components(config: Config, dist_info: DistInfo) -> Components:
+    """The HENT-SRT model, tokenizers and this rank's training and validation loaders from ``config``.
+
+    Nothing reads the corpus here: the manifests are checked against the record ``hent-srt features`` wrote
+    beside them (a digest of the file, the size of every archive, the schema checks passed), and only one
+    without such a record is validated, in one pass. The loaders stream the cuts; utterances that do not fit the
+    model are excluded where batches are made. Training batches get noise mixed in (``data.musan_cuts``) and
+    SpecAugment when the model makes no CR-CTC views; validation batches get neither.
+    """
+    from hent_srt.data.augment import Augmentation
+    from hent_srt.data.features import check_feature_manifest
     from hent_srt.data.loader import filter_cuts, make_dataloader
-    from hent_srt.data.schema import source_text, target_text
+    from hent_srt.data.manifest import read_cuts
     from hent_srt.data.tokenizer import Tokenizer
     from hent_srt.model.hent import build_model
 
     d, m = config.data, config.model
     train_path = _require_path("data.train_cuts", d.train_cuts)
+    valid_path = _require_path("data.valid_cuts", d.valid_cuts) if d.valid_cuts else None
     src_tok = Tokenizer(_require_path("data.src_bpe_model", d.src_bpe_model))
     tgt_tok = Tokenizer(_require_path("data.tgt_bpe_model", d.tgt_bpe_model)) if "st" in m.tasks else None
     for field, tok, size in (("asr", src_tok, m.asr_vocab_size), ("st", tgt_tok, m.st_vocab_size)):
         if tok is not None and tok.vocab_size != size:
             raise ValueError(f"model.{field}_vocab_size={size} but the BPE model has {tok.vocab_size} pieces; "
                              f"set --set model.{field}_vocab_size={tok.vocab_size}")
+    if d.bucket_buffer_size < 1:
+        raise ValueError(f"data.bucket_buffer_size={d.bucket_buffer_size}: must be >= 1 cut")
+    for name, path in (("data.train_cuts", train_path), ("data.valid_cuts", valid_path)):
+        if path is not None:
+            check_feature_manifest(path, name, require_translation=tgt_tok is not None)
+    augmentation = _training_augmentation(config)
     model = build_model(m, config.loss)
 
-    def keep(cut: Any) -> bool:
-        frames = cut.num_frames if cut.has_features else round(cut.duration / FRAME_SHIFT_S)
-        tokens = {"asr": len(src_tok.encode([source_text(cut)])[0])}
-        if tgt_tok is not None:
-            tokens["st"] = len(tgt_tok.encode([target_text(cut)])[0])
-        return model.check_lengths(frames, tokens) is None
-
-    def loader(cuts_path: Path, shuffle: bool) -> Any:
-        cuts = filter_cuts(CutSet.from_file(cuts_path), d.min_utterance_duration, d.max_utterance_duration, keep)
+    def loader(cuts_path: Path, shuffle: bool, augment: Augmentation | None) -> Any:
+        cuts = filter_cuts(read_cuts(cuts_path), d.min_utterance_duration, d.max_utterance_duration)
         return make_dataloader(
             cuts, src_tok, tgt_tok, max_duration=d.max_duration, shuffle=shuffle, num_buckets=d.num_buckets,
             rank=dist_info.rank, world_size=dist_info.world_size, seed=config.train.seed,
-            on_the_fly=d.on_the_fly_features, num_workers=d.num_workers,
+            on_the_fly=d.on_the_fly_features, num_workers=d.num_workers, fits=model.check_lengths,
+            augmentation=augment, buffer_size=d.bucket_buffer_size,
         )
 
-    valid = loader(_require_path("data.valid_cuts", d.valid_cuts), False) if d.valid_cuts else None
-    return Components(model=model, train_loader=loader(train_path, d.shuffle), valid_loader=valid,
+    valid = loader(valid_path, False, None) if valid_path is not None else None
+    return Components(model=model, train_loader=loader(train_path, d.shuffle, augmentation), valid_loader=valid,
                       model_inputs=hent_srt_inputs)
 
 

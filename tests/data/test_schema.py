@@ -108,13 +108,58 @@ def test_validate_lists_every_violating_cut_with_its_problem():
     msg = str(err.value)
     lines = {line.split(":")[0].strip(): line for line in msg.splitlines()}
     assert "missing translation" in lines["cut2"]
-    assert "empty text" in lines["cut3"]
+    assert "whitespace-only text" in lines["cut3"]
     assert "duration 0.0" in lines["cut4"]
     assert "no supervision" in lines["cut5"]
     assert "missing language" in lines["cut6"]
     assert "cut0" not in lines and "cut1" not in lines
     assert msg.startswith("5 cut(s)")
     assert msg.splitlines()[-1].startswith("Fix:")
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [("", "empty"), (" \t\n", "whitespace-only"), ("\u200b", "invisible-only"), ("\ufeff\u200d \u2060", "invisible-only")],
+)
+def test_blank_texts_and_translations_are_reported_with_the_cut_ids(text, kind):
+    bad_text, bad_translation = _cut(1, text=text), _cut(2, translation=text)
+    with pytest.raises(SchemaError) as err:
+        validate_cuts([_cut(0), bad_text, bad_translation, _cut(3)])
+    lines = {line.split(":")[0].strip(): line for line in str(err.value).splitlines()}
+    assert f"{kind}" in lines["cut1"] and "text" in lines["cut1"]
+    assert f"{kind}" in lines["cut2"] and "translation" in lines["cut2"]
+    assert "cut0" not in lines and "cut3" not in lines
+    with pytest.raises(ValueError, match="text"):
+        make_supervision("s", "r", 0.0, 1.0, 0, text or "\u200b", "es", "ok")
+
+
+def test_visible_text_with_zero_width_characters_inside_is_fine():
+    assert validate_cuts([_cut(0, text="hola\u200bmundo", translation="\ufeffhello")]) == 1
+
+
+def test_duplicate_cut_ids_are_reported_once_each_with_their_count():
+    cuts = [_cut(0), _cut(1), _cut(0), _cut(2), _cut(0), _cut(1)]
+    with pytest.raises(SchemaError) as err:
+        validate_cuts(cuts)
+    msg = str(err.value)
+    assert msg.startswith("2 cut(s)")
+    assert "  cut0: duplicate cut id (3 cuts share it)" in msg and "  cut1: duplicate cut id (2 cuts share it)" in msg
+    assert "cut2" not in msg
+
+
+def test_a_long_listing_is_cut_short_but_counts_everything():
+    with pytest.raises(SchemaError) as err:
+        validate_cuts([_cut(i, text=" ") for i in range(80)])
+    msg = str(err.value)
+    assert msg.startswith("80 cut(s)") and "cut49:" in msg and "cut50:" not in msg and "... and 30 more" in msg
+
+
+def test_noise_cuts_need_no_supervision():
+    noise = _cut(0)
+    noise.supervisions = []
+    assert validate_cuts([noise], require_translation=False, require_supervision=False) == 1
+    with pytest.raises(SchemaError, match="cut0: no supervision"):
+        validate_cuts([noise])
 
 
 def test_translation_can_be_optional():
