@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import json
-import fcntl
 import math
 import os
 import shutil
