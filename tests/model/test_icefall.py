@@ -1,6 +1,6 @@
 """icefall checkpoints: the name table, every checkpoint format at the published sizes (tensor names and shapes from
 the key tables of icefall's four published models, parameter totals from their last line), icefall's averaging on
-a hand-built example, named errors, safe loading and the import command."""
+a hand-built example, named errors, safe loading, the import command, and ``--init-from`` refusals."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from hent_srt.model.icefall import (
 )
 from hent_srt.model.weights import load_file, read_weights
 from hent_srt.train.checkpoint import save_checkpoint
+from hent_srt.train.trainer import Trainer
 
 # Names, shapes and dtypes of the state dicts of icefall's four published models (built with icefall's code and the
 # flags of its RESULTS.md; the header names the commit and flags), last line the parameter total.
@@ -268,3 +269,32 @@ def test_import_command_round_trips_a_tiny_icefall_checkpoint(tmp_path, capsys):
     code = cli.main(["import-icefall", "--checkpoint", str(tmp_path / "epoch-3.pt"), "--out-dir", str(tmp_path / "x"),
                      "--bpe-model", str(tmp_path / "missing.model")])
     assert code == 2 and "missing.model" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_init_from_refuses_a_checkpoint_of_another_model(tmp_path):
+    torch.manual_seed(0)
+    other = micro_model(asr_encoder=dataclasses.replace(micro_encoder(2), encoder_dim=(48, 48),
+                                                        encoder_unmasked_dim=(48, 48)))
+    model = micro_model()
+    with pytest.raises(ValueError, match=r"not an earlier stage.*of its \d+ encoder tensors.*--init-allow-partial"):
+        model.init_from(other.state_dict())
+    with pytest.raises(ValueError, match="0 of the checkpoint's 1 tensors"):
+        model.init_from({"unrelated.weight": torch.zeros(2)})
+    report = model.init_from(other.state_dict(), allow_partial=True)
+    assert report["loaded"] and report["skipped"]
+    # through the trainer (what `hent-srt train --init-from` calls; main turns the ValueError into exit 2)
+    save_checkpoint(tmp_path / "other.pt", model=other.state_dict())
+    trainer = Trainer(load_config("tiny"), micro_model(), None, None, tmp_path / "exp")
+    with pytest.raises(ValueError, match="not an earlier stage"):
+        trainer.init_from(tmp_path / "other.pt")
+    trainer.init_from(tmp_path / "other.pt", allow_partial=True)
+    # an icefall-named checkpoint (renamed) and an import directory (its pretrained.pt) initialise fully
+    source = micro_model()
+    icefall_state, _ = to_icefall_names(source.state_dict())
+    torch.save({"model": icefall_state}, tmp_path / "icefall.pt")
+    trainer.init_from(tmp_path / "icefall.pt")
+    assert all(torch.equal(trainer.raw_model.state_dict()[k], v) for k, v in source.state_dict().items())
+    (tmp_path / "imported").mkdir()
+    save_checkpoint(tmp_path / "imported" / "pretrained.pt", model=other.state_dict())
+    with pytest.raises(ValueError, match="not an earlier stage"):
+        trainer.init_from(tmp_path / "imported")
