@@ -166,6 +166,19 @@ def test_an_imported_directory_decodes_and_exports_like_the_native_one(tiny_exp,
     for task, suffix in (("asr", ""), ("st", "-bp0")):
         native = read(tmp_path / "native-decode" / f"hyps-{task}-tones-greedy-sym2-epoch-2{suffix}.txt")
         assert read(tmp_path / "imported-decode" / f"hyps-{task}-tones-greedy-sym2-pretrained{suffix}.txt") == native
+    # an icefall experiment directory decodes in place with the imported config (icefall's --epoch/--avg)
+    icefall_exp = tmp_path / "icefall-exp"
+    icefall_exp.mkdir()
+    for epoch in (1, 2):
+        ckpt = torch.load(tiny_exp.dir / f"epoch-{epoch}.pt", weights_only=True)
+        renamed = {key: to_icefall_names(ckpt[key])[0] for key in ("model", "model_avg")}
+        torch.save({**renamed, "batch_idx_train": ckpt["batch_idx_train"]}, icefall_exp / f"epoch-{epoch}.pt")
+    args = Namespace(exp_dir=icefall_exp, config=imported / "config.yaml", checkpoint=None, epoch=2, avg=1,
+                     use_averaged_model=True, overrides=[])
+    native = Namespace(exp_dir=tiny_exp.dir, config=None, checkpoint=None, epoch=2, avg=1, use_averaged_model=True,
+                       overrides=[])
+    in_place, reference = load_experiment(args, torch.device("cpu")), load_experiment(native, torch.device("cpu"))
+    assert all(torch.equal(in_place.model.state_dict()[k], v) for k, v in reference.model.state_dict().items())
     capsys.readouterr()
     assert cli.main(["export", "--exp-dir", str(imported), "--checkpoint", str(imported / "pretrained.pt"),
                      "--torchscript", "--verify-cuts", str(test_set), "--verify-num", "3"]) == 0
