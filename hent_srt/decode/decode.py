@@ -473,9 +473,16 @@ def load_experiment(args: argparse.Namespace, device: torch.device) -> Experimen
         name = weights_tag(Path(checkpoint).name.removesuffix(".pt"), None, None, args.use_averaged_model)
     model = load_weights(config, weights, device)
     log.info("model weights: %s", weights.how)
-    src_tok = Tokenizer(config.data.src_bpe_model)
-    tgt_tok = Tokenizer(config.data.tgt_bpe_model) if "st" in config.model.tasks else None
-    return Experiment(config, model, src_tok, tgt_tok, name)
+    tokenizers = {}
+    for side, task in (("src", "asr"), ("tgt", "st")):
+        path = getattr(config.data, f"{side}_bpe_model")
+        if task == "st" and "st" not in config.model.tasks:
+            continue
+        if not path:
+            raise ValueError(f"config data.{side}_bpe_model is empty: pass --set data.{side}_bpe_model=PATH/bpe.model "
+                             "(for an import-icefall directory: import again with --bpe-model / --bpe-st-model)")
+        tokenizers[side] = Tokenizer(path)
+    return Experiment(config, model, tokenizers["src"], tokenizers.get("tgt"), name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -539,10 +546,10 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        test_sets = [(set_name_of(path), _read_test_set(path)) for path in args.cuts]
         exp = load_experiment(args, device)
         options = search_options(args, exp.config, args.blank_penalty)
         setting = decode_setting(exp.config, options, exp.weights)
-        test_sets = [(set_name_of(path), _read_test_set(path)) for path in args.cuts]
     except ValueError as err:
         print(f"hent-srt decode: {err}", file=sys.stderr)
         return 2
