@@ -42,7 +42,10 @@ from hent_srt.argtypes import int_at_least
 from hent_srt.train.average import _str2bool, plan
 from hent_srt.train.checkpoint import CheckpointError, average_checkpoints, average_checkpoints_with_averaged_model
 
-__all__ = ["DDP_PREFIX", "SAFE_GLOBALS", "Weights", "add_averaging_arguments", "load_file", "model_state", "read_weights"]
+__all__ = [
+    "DDP_PREFIX", "SAFE_GLOBALS", "Weights", "add_averaging_arguments", "load_file", "model_state", "read_weights",
+    "strip_ddp_prefix",
+]
 
 DDP_PREFIX = "module."
 
