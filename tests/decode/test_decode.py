@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -55,15 +56,18 @@ def test_bad_options_are_refused_where_they_are_parsed(option, value, message, t
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("decode.beam=0", "config decode.beam must be a finite number >= 1, got 0"),
-    ("decode.blank_penalty_st=.nan", "config decode.blank_penalty_st must be a finite number"),
-    ("decode.method=beam", "config decode.method must be one of"),
+@pytest.mark.parametrize(("decode_section", "message"), [
+    ("beam: 0", r"config decode\.beam must be a finite number >= 1, got 0"),
+    ("blank_penalty_st: .nan", r"decode\.blank_penalty_st.* finite"),
+    ("method: beam", r"config decode\.method must be one of"),
 ])
-def test_bad_config_values_are_refused(override, message, tiny_exp, test_set, tmp_path, capsys):
-    code = decode(tiny_exp.dir, test_set, tmp_path, "--checkpoint", str(tiny_exp.dir / "epoch-2.pt"), "--set", override)
-    assert code == 2 and message in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+def test_bad_config_values_are_refused(decode_section, message, tiny_exp, test_set, tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"base: {tiny_exp.dir / 'config.yaml'}\ndecode:\n  {decode_section}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = decode(tiny_exp.dir, test_set, out, "--checkpoint", str(tiny_exp.dir / "epoch-2.pt"), "--config", str(config))
+    assert code == 2 and re.search(message, capsys.readouterr().err)
+    assert not out.exists()
 
 
 def test_icefall_flag_names_are_aliases(tiny_exp, test_set, tmp_path):
