@@ -43,9 +43,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("train", "hent_srt.train.trainer", "train a model (single process or torchrun DDP)"),
     Command("average", "hent_srt.train.average", "average checkpoints into one model"),
     Command("decode", "hent_srt.decode.decode", "decode test sets (greedy / modified beam search) and score"),
+    Command("translate", "hent_srt.decode.translate", "transcribe and translate audio files (any rate, WAV/FLAC/SPHERE)"),
     Command("score", "hent_srt.score", "score hypotheses: WER/CER, BLEU and chrF++ with signatures"),
     Command("export", "hent_srt.export.cli", "export TorchScript / ONNX models"),
     Command("config", "hent_srt.config", "show a resolved configuration preset"),
+    Command("import-icefall", "hent_srt.model.icefall", "import an icefall HENT-SRT / NT-Shared checkpoint"),
 )
 
 

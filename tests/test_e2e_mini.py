@@ -29,12 +29,15 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
         assert (exp / stage_dir / "config.yaml").is_file() and (exp / stage_dir / "env.json").is_file()
         assert any((exp / stage_dir / "tensorboard").iterdir())
     decode = exp / "hent_srt/decode"
-    summary = json.loads((decode / "summary-test.json").read_text())
-    assert summary["num_utterances"] == 6 and summary["asr"]["metric"] == "WER"
+    (summary_path,) = decode.glob("summary-test-*.json")  # file names carry the setting: summary-test-TAG.json
+    tag = summary_path.name[len("summary-test-"):-len(".json")]
+    summary = json.loads(summary_path.read_text())
+    assert summary["num_utterances"] == 6 and summary["asr"]["metric"] == "WER" and summary["setting"]["tag"] == tag
     assert [row["blank_penalty"] for row in summary["st"]] == [0.0, 2.0]
     assert all("nrefs:1" in row["bleu_signature"] for row in summary["st"])
-    for name in ("hyps-asr-test.txt", "refs-asr-test.txt", "errs-asr-test.txt", "hyps-st-test-bp2.txt",
-                 "refs-st-test.txt", "bleu-st-test-bp0.txt", "blank-penalty-test.png"):
+    for name in (f"hyps-asr-test-{tag}.txt", "refs-asr-test.txt", f"errs-asr-test-{tag}.txt",
+                 f"hyps-st-test-{tag}-bp2.txt", "refs-st-test.txt", f"bleu-st-test-{tag}-bp0.txt",
+                 f"blank-penalty-test-{tag}.png"):
         assert (decode / name).is_file(), name
     refs = (decode / "refs-st-test.txt").read_text().splitlines()
     assert len(refs) == 6
@@ -51,9 +54,11 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
     streaming = subprocess.run(cmd[:2] + ["--stage", "3", "--streaming", "true"] + cmd[2:], env=env,
                                capture_output=True, text=True, timeout=600)
     assert streaming.returncode == 0, streaming.stdout[-3000:] + streaming.stderr[-3000:]
-    summary = json.loads((exp / "hent_srt_streaming/decode/summary-test.json").read_text())
+    (summary_path,) = (exp / "hent_srt_streaming/decode").glob("summary-test-*.json")
+    tag = summary_path.name[len("summary-test-"):-len(".json")]
+    summary = json.loads(summary_path.read_text())
     assert all(set(row["latency"]) >= {"first_token_delay", "average_lagging"} for row in summary["st"])
-    assert (exp / "hent_srt_streaming/decode/latency-st-test-bp2.txt").is_file()
+    assert (exp / f"hent_srt_streaming/decode/latency-st-test-{tag}-bp2.txt").is_file()
     assert "test first-token delay (s)" in (tmp_path / "RESULTS.md").read_text()
     assert (exp / "hent_srt_streaming/export/model-streaming.pt").is_file()
     assert re.search(r"^torchscript-streaming +st +6/6$", streaming.stdout, re.M), streaming.stdout[-2000:]

@@ -1,18 +1,32 @@
 """``hent-srt decode``: decode test sets with both heads, score, and sweep the ST blank penalty.
 
-For each test set (a cut manifest) the encoders run once per batch; the ASR head is searched with its blank
-penalty and each ST blank penalty of the sweep reuses the same encoder output. Written to ``--out-dir``:
+The weights: ``--checkpoint FILE``, or ``--epoch E --avg A [--use-averaged-model]`` to average the
+``epoch-N.pt`` files of ``--exp-dir`` as icefall's decode.py does (:mod:`hent_srt.model.weights`), or by default
+``EXP_DIR/pretrained.pt`` (an ``import-icefall`` directory) else ``EXP_DIR/averaged.pt``. Checkpoints are read as
+data only; icefall-named weights are renamed; weights that do not fit the config are refused with the config
+fields they contradict. icefall's flag names work as aliases (``--decoding-method greedy_search |
+modified_beam_search``, ``--beam-size``, ``--st-blank-penalty``, ``--max-sym-per-frame``).
 
-- ``hyps-asr-<set>.txt``, ``refs-asr-<set>.txt``, ``errs-asr-<set>.txt`` (WER/CER details);
-- ``hyps-st-<set>-bp<P>.txt``, ``refs-st-<set>.txt`` (first reference), ``bleu-st-<set>-bp<P>.txt`` (BLEU and
-  chrF++ with sacrebleu signatures, number of references, length ratio);
-- ``summary-<set>.json`` (every number, the real-time factor) and, with several penalties,
-  ``blank-penalty-<set>.png`` (BLEU and length ratio against the penalty).
+For each test set (a cut manifest) the encoders run once per batch; the ASR head is searched with its blank
+penalty and each ST blank penalty of the sweep reuses the same encoder output. Every file name carries the test
+set and the setting's tag ``TAG`` (method, beam or symbols per frame, weights, chunking:
+:mod:`hent_srt.decode.setting`), so decodes with other settings are kept beside it. Written to ``--out-dir``:
+
+- ``hyps-asr-<set>-TAG.txt``, ``errs-asr-<set>-TAG.txt`` (WER/CER details), ``refs-asr-<set>.txt``;
+- ``hyps-st-<set>-TAG-bp<P>.txt``, ``bleu-st-<set>-TAG-bp<P>.txt`` (BLEU and chrF++ with sacrebleu signatures,
+  number of references, length ratio), ``refs-st-<set>.txt`` (first reference);
+- ``summary-<set>-TAG.json`` (every number, the setting, the real-time factor) and, with several penalties,
+  ``blank-penalty-<set>-TAG.png`` (BLEU and length ratio against the penalty; skipped with a warning without
+  matplotlib, the ``plot`` extra).
+
+``--results-file`` writes one RESULTS.md section per model and setting (heading ``<results-name> — <setting>``):
+decoding again with the same setting replaces its section, another setting adds one.
 
 With ``--streaming`` (causal models) the utterances are decoded chunk by chunk as concurrent
 :class:`hent_srt.decode.streaming.Stream` objects (greedy search; the same hypotheses as the chunk-masked
 simulated streaming forward), and each ST row also reports the latency of :mod:`hent_srt.decode.latency`
-(mean first-token delay and average lagging, seconds), with per-utterance values in ``latency-st-<set>-bp<P>.txt``.
+(mean first-token delay and average lagging, seconds), with per-utterance values in
+``latency-st-<set>-TAG-bp<P>.txt``.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shlex
 import sys
 import time
@@ -29,6 +44,7 @@ from pathlib import Path
 import torch
 from lhotse import CutSet
 
+from hent_srt.argtypes import finite_float, int_at_least, positive_float
 from hent_srt.config import Config, load_config
 from hent_srt.data.loader import make_dataloader
 from hent_srt.data.manifest import read_cuts
@@ -36,12 +52,16 @@ from hent_srt.data.schema import target_refs
 from hent_srt.data.text import NORMALIZERS, get_normalizer
 from hent_srt.data.tokenizer import Tokenizer
 from hent_srt.decode.latency import summarize_latency, utterance_latency
-from hent_srt.decode.results import format_section, write_section
+from hent_srt.decode.results import format_section, section_heading, write_section
 from hent_srt.decode.runtimes import SEARCH_METHODS, ModelRuntime, search_heads
+from hent_srt.decode.setting import DecodeSetting, weights_tag
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.fileio import write_text_atomic
 from hent_srt.metrics import error_rate, format_error_details, translation_score
+from hent_srt.model.arch import check_fits, shapes_of
 from hent_srt.model.hent import HentSrt, build_model
+from hent_srt.model.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
+from hent_srt.model.weights import Weights, add_averaging_arguments, read_weights
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +171,14 @@ def _write_text(path: Path, lines: dict[str, str]) -> None:
     write_text_atomic(path, "".join(f"{k} {v}\n" for k, v in sorted(lines.items())))
 
 
-def _write_plot(path: Path, penalties: list[float], bleu: list[float], ratio: list[float], title: str) -> None:
-    import matplotlib
-
+def _write_plot(path: Path, penalties: list[float], bleu: list[float], ratio: list[float], title: str) -> bool:
+    """BLEU and length ratio against the blank penalty as a PNG; False (with a warning) without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        log.warning("matplotlib is not installed, so %s was not drawn (the numbers are in the summary); "
+                    "pip install 'hent-srt[plot]' for the plot", path.name)
+        return False
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -170,6 +195,7 @@ def _write_plot(path: Path, penalties: list[float], bleu: list[float], ratio: li
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     tmp.replace(path)
+    return True
 
 
 def score_and_write(
@@ -180,24 +206,28 @@ def score_and_write(
     src_normalizer: str = "none",
     tgt_normalizer: str = "none",
     unit: str = "word",
+    setting: DecodeSetting | None = None,
 ) -> dict:
-    """Write the files of the module docstring; return the summary dict."""
+    """Write the files of the module docstring (names carrying ``setting.tag()`` when given); return the summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     src_norm, tgt_norm = get_normalizer(src_normalizer), get_normalizer(tgt_normalizer)
     by_id = {c.id: c for c in cuts}
+    key = f"{set_name}-{setting.tag()}" if setting is not None else set_name
     summary: dict = {
         "set": set_name, "num_utterances": len(by_id), "audio_seconds": hyps.audio_seconds,
         "rtf": hyps.compute_seconds / max(hyps.audio_seconds, 1e-9), "src_normalizer": src_normalizer,
         "tgt_normalizer": tgt_normalizer,
     }
+    if setting is not None:
+        summary["setting"] = setting.as_dict()
     if hyps.asr:
         ids = sorted(hyps.asr)
         refs = {i: src_norm(by_id[i].supervisions[0].text) for i in ids}
         hyp_text = {i: src_norm(hyps.asr[i]) for i in ids}
         result = error_rate([refs[i] for i in ids], [hyp_text[i] for i in ids], ids, unit=unit)
-        _write_text(out_dir / f"hyps-asr-{set_name}.txt", hyp_text)
+        _write_text(out_dir / f"hyps-asr-{key}.txt", hyp_text)
         _write_text(out_dir / f"refs-asr-{set_name}.txt", refs)
-        write_text_atomic(out_dir / f"errs-asr-{set_name}.txt", format_error_details(result))
+        write_text_atomic(out_dir / f"errs-asr-{key}.txt", format_error_details(result))
         summary["asr"] = {"metric": "WER" if unit == "word" else "CER", "error_rate": result.rate,
                           "summary": result.summary()}
     st_rows = []
@@ -212,7 +242,7 @@ def score_and_write(
     for penalty, st_hyps in decoded.items():
         hyp_text = {i: tgt_norm(st_hyps[i]) for i in ids}
         score = translation_score([hyp_text[i] for i in ids], streams)
-        tag = f"{set_name}-bp{penalty:g}"
+        tag = f"{key}-bp{penalty:g}"
         _write_text(out_dir / f"hyps-st-{tag}.txt", hyp_text)
         write_text_atomic(out_dir / f"bleu-st-{tag}.txt", score.summary() + "\n" + score.bleu_detail + "\n")
         row = {"blank_penalty": penalty, "bleu": score.bleu, "chrf": score.chrf,
@@ -229,11 +259,11 @@ def score_and_write(
         st_rows.append(row)
     if st_rows:
         summary["st"] = st_rows
-        if len(st_rows) > 1:
-            _write_plot(out_dir / f"blank-penalty-{set_name}.png", [r["blank_penalty"] for r in st_rows],
-                        [r["bleu"] for r in st_rows], [r["length_ratio"] for r in st_rows],
-                        f"ST blank penalty sweep ({set_name})")
-    write_text_atomic(out_dir / f"summary-{set_name}.json", json.dumps(summary, indent=2, ensure_ascii=False))
+    write_text_atomic(out_dir / f"summary-{key}.json", json.dumps(summary, indent=2, ensure_ascii=False))
+    if len(st_rows) > 1:
+        _write_plot(out_dir / f"blank-penalty-{key}.png", [r["blank_penalty"] for r in st_rows],
+                    [r["bleu"] for r in st_rows], [r["length_ratio"] for r in st_rows],
+                    f"ST blank penalty sweep ({set_name})")
     return summary
 
 
@@ -241,58 +271,217 @@ def _fmt(seconds: float | None) -> str:
     return "none" if seconds is None else f"{seconds:.3f}"
 
 
-def load_model(config: Config, checkpoint: Path, device: torch.device) -> HentSrt:
-    """Build the model of ``config`` and load ``checkpoint`` (a state dict or a dict with "model")."""
-    if not checkpoint.is_file():
-        raise ValueError(f"checkpoint {checkpoint} not found; pass --checkpoint (e.g. exp/epoch-3.pt or averaged.pt)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and "model" in state:
-        state = state["model"]
+# ---------------------------------------------------------------------------------------------------------
+# model loading
+
+
+def load_weights(config: Config, weights: Weights, device: torch.device) -> HentSrt:
+    """Build the model of ``config`` and load ``weights`` (hent-srt or icefall names) strictly.
+
+    Raises ValueError naming the config fields the weights contradict (and the first differing tensor) when they
+    do not fit the config."""
+    state = weights.state
+    if is_icefall_named(state):
+        state, _ = to_hent_names(state)
     model = build_model(config.model, config.loss)
+    check_fits(config.model, shapes_of(state), shapes_of(model.state_dict()),
+               what=f"checkpoint {', '.join(weights.sources)}")
     model.load_state_dict(state)
     return model.to(device).eval()
 
 
+def load_model(config: Config, checkpoint: Path, device: torch.device) -> HentSrt:
+    """Build the model of ``config`` and load ``checkpoint`` (a state dict or a dict with "model"), read safely."""
+    return load_weights(config, read_weights(checkpoint), device)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# command line: option types and groups shared with ``hent-srt translate``
+
+METHODS = {"greedy": "greedy", "greedy_search": "greedy", "modified_beam_search": "modified_beam_search"}
+DEFAULT_CHECKPOINTS = (PRETRAINED_NAME, "averaged.pt")
+
+
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+
+
 def parse_penalties(text: str) -> tuple[float, ...]:
+    """``"0,0.5,1"`` → (0.0, 0.5, 1.0): finite numbers, at least one (argparse type of ``--blank-penalty``)."""
     try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"--blank-penalty must be a comma list of numbers, got {text!r}") from None
+        values = tuple(finite_float(v) for v in text.split(",") if v.strip())
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of finite numbers, got {text!r}") from None
     if not values:
-        raise ValueError("--blank-penalty needs at least one value")
+        raise argparse.ArgumentTypeError("needs at least one value, e.g. 1 or 0,0.5,1")
     return values
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exp-dir", type=Path, required=True, help="experiment directory (holds config.yaml)")
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--exp-dir``, ``--config``, the weights (``--checkpoint`` or ``--epoch/--avg``) and ``--set``."""
+    parser.add_argument("--exp-dir", type=Path, required=True,
+                        help="experiment directory (holds config.yaml; an import-icefall directory works too)")
     parser.add_argument("--config", type=Path, help="config (default: EXP_DIR/config.yaml)")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="model weights to decode")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="model weights (default: EXP_DIR/pretrained.pt, else EXP_DIR/averaged.pt)")
+    add_averaging_arguments(parser, "EXP_DIR")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="dotted config override, e.g. --set data.src_bpe_model=data/bpe_src/bpe.model")
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """Search options; icefall's flag names are accepted as aliases."""
+    parser.add_argument("--method", "--decoding-method", dest="method", choices=sorted(METHODS), default=None,
+                        help="default: decode.method of the config (greedy_search = greedy)")
+    parser.add_argument("--beam", "--beam-size", dest="beam", type=positive_int, default=None,
+                        help="beam of modified beam search (default: decode.beam of the config)")
+    parser.add_argument("--blank-penalty-asr", type=finite_float, default=None,
+                        help="ASR blank penalty (default: decode.blank_penalty_asr)")
+    parser.add_argument("--max-sym-per-frame", type=positive_int, default=None,
+                        help="greedy search: symbols per encoder frame at most (default: decode.max_sym_per_frame)")
+    parser.add_argument("--max-duration", type=positive_float, default=100.0, help="seconds of audio per batch")
+    parser.add_argument("--streaming", action="store_true",
+                        help="decode chunk by chunk as concurrent streams (causal models; greedy), report latency")
+    parser.add_argument("--chunk-size", type=positive_int, default=None,
+                        help="streaming chunk in frames at 50 Hz for both encoders (default: each encoder's "
+                             "eval_chunk_size; published 64)")
+    parser.add_argument("--left-context", type=nonnegative_int, default=None,
+                        help="streaming left context in frames at 50 Hz for both encoders (default: each "
+                             "encoder's eval_left_context_frames; published 128)")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Validated search settings: command line over the config's ``decode`` section."""
+
+    method: str
+    beam: int
+    max_sym_per_frame: int
+    blank_penalty_asr: float
+    blank_penalties_st: tuple[float, ...]
+    streaming: bool
+    chunk_size: int | None
+    left_context: int | None
+
+
+def _check_config_value(key: str, value: float, minimum: float | None) -> None:
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        bound = f" >= {minimum:g}" if minimum is not None else ""
+        raise ValueError(f"config {key} must be a finite number{bound}, got {value}; fix it or pass the option")
+
+
+def search_options(args: argparse.Namespace, config: Config, blank_penalties_st: tuple[float, ...] | None) -> SearchOptions:
+    """The search settings of ``args`` with the config's ``decode`` values for what is not given (checked too)."""
+    dec = config.decode
+    method = METHODS.get(args.method or dec.method)
+    if method is None:
+        raise ValueError(f"config decode.method must be one of {sorted(METHODS)}, got {dec.method!r}")
+    beam = args.beam if args.beam is not None else dec.beam
+    max_sym = args.max_sym_per_frame if args.max_sym_per_frame is not None else dec.max_sym_per_frame
+    asr_penalty = args.blank_penalty_asr if args.blank_penalty_asr is not None else dec.blank_penalty_asr
+    penalties = blank_penalties_st if blank_penalties_st is not None else (dec.blank_penalty_st,)
+    _check_config_value("decode.beam", beam, 1)
+    _check_config_value("decode.max_sym_per_frame", max_sym, 1)
+    _check_config_value("decode.blank_penalty_asr", asr_penalty, None)
+    for penalty in penalties:
+        _check_config_value("decode.blank_penalty_st", penalty, None)
+    if args.streaming:
+        if args.method not in (None, "greedy", "greedy_search"):
+            raise ValueError("--streaming decodes with greedy search; drop --method")
+        method = "greedy"
+    elif args.chunk_size is not None or args.left_context is not None:
+        raise ValueError("--chunk-size/--left-context need --streaming")
+    return SearchOptions(method, int(beam), int(max_sym), float(asr_penalty), tuple(penalties), args.streaming,
+                         args.chunk_size, args.left_context)
+
+
+def _chunking(config: Config, options: SearchOptions) -> tuple[tuple[str, int, int], ...]:
+    """(encoder, chunk, left context) of each causal encoder as the decode uses it."""
+    model = config.model
+    encoders = [("asr", model.asr_encoder)]
+    if model.encoder_type == "hier" and "st" in model.tasks:
+        encoders.append(("st", model.st_encoder))
+    out = []
+    for name, enc in encoders:
+        if enc.causal:
+            chunk = options.chunk_size if options.chunk_size is not None else enc.eval_chunk_size
+            left = options.left_context if options.left_context is not None else enc.eval_left_context_frames
+            out.append((name, chunk, left))
+    return tuple(out)
+
+
+def decode_setting(config: Config, options: SearchOptions, weights: str) -> DecodeSetting:
+    """The :class:`DecodeSetting` of a decode with ``options`` of the weights called ``weights``."""
+    return DecodeSetting(
+        method=options.method, weights=weights,
+        beam=options.beam if options.method == "modified_beam_search" else None,
+        max_sym_per_frame=None if options.method == "modified_beam_search" else options.max_sym_per_frame,
+        streaming=options.streaming, chunking=_chunking(config, options),
+        blank_penalty_asr=options.blank_penalty_asr,
+    )
+
+
+@dataclass
+class Experiment:
+    """A loaded experiment: config, model (eval mode), tokenizers and the name of the weights (file tag)."""
+
+    config: Config
+    model: HentSrt
+    src_tok: Tokenizer
+    tgt_tok: Tokenizer | None
+    weights: str
+
+
+def load_experiment(args: argparse.Namespace, device: torch.device) -> Experiment:
+    """Config, weights (``--checkpoint``, ``--epoch/--avg`` or the directory's default file) and tokenizers of the
+    options of :func:`add_model_arguments`. Raises ValueError naming the option or file at fault."""
+    config_path = args.config or args.exp_dir / "config.yaml"
+    if not Path(config_path).is_file():
+        raise ValueError(f"config {config_path} not found; pass --config or an --exp-dir holding config.yaml")
+    config = load_config(config_path, args.overrides)
+    if args.checkpoint is not None and (args.epoch is not None or args.avg is not None):
+        raise ValueError("give either --checkpoint or --epoch/--avg, not both")
+    if args.epoch is not None or args.avg is not None:
+        weights = read_weights(args.exp_dir, args.epoch, args.avg, args.use_averaged_model)
+        name = weights_tag(None, args.epoch, args.avg, args.use_averaged_model)
+    else:
+        checkpoint = args.checkpoint
+        if checkpoint is None:
+            checkpoint = next((args.exp_dir / n for n in DEFAULT_CHECKPOINTS if (args.exp_dir / n).is_file()), None)
+            if checkpoint is None:
+                raise ValueError(f"no {' or '.join(DEFAULT_CHECKPOINTS)} in {args.exp_dir}; pass --checkpoint FILE or "
+                                 "--epoch E --avg A")
+        weights = read_weights(checkpoint, use_averaged_model=args.use_averaged_model)
+        name = weights_tag(Path(checkpoint).name.removesuffix(".pt"), None, None, args.use_averaged_model)
+    model = load_weights(config, weights, device)
+    log.info("model weights: %s", weights.how)
+    tokenizers = {}
+    for side, task in (("src", "asr"), ("tgt", "st")):
+        path = getattr(config.data, f"{side}_bpe_model")
+        if task == "st" and "st" not in config.model.tasks:
+            continue
+        if not path:
+            raise ValueError(f"config data.{side}_bpe_model is empty: pass --set data.{side}_bpe_model=PATH/bpe.model "
+                             "(for an import-icefall directory: import again with --bpe-model / --bpe-st-model)")
+        tokenizers[side] = Tokenizer(path)
+    return Experiment(config, model, tokenizers["src"], tokenizers.get("tgt"), name)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
     parser.add_argument("--cuts", type=Path, action="append", required=True,
                         help="test-set manifest (repeatable); the set name is the file name without suffixes")
     parser.add_argument("--out-dir", type=Path, help="default: EXP_DIR/decode")
-    parser.add_argument("--method", choices=["greedy", "modified_beam_search"], default=None,
-                        help="default: decode.method of the config")
-    parser.add_argument("--beam", type=int, default=None, help="default: decode.beam of the config")
-    parser.add_argument("--blank-penalty", default=None,
-                        help="ST blank penalty, or a comma list to sweep, e.g. 0,0.5,1,1.5,2")
-    parser.add_argument("--blank-penalty-asr", type=float, default=None)
-    parser.add_argument("--max-sym-per-frame", type=int, default=None)
-    parser.add_argument("--max-duration", type=float, default=100.0)
+    add_search_arguments(parser)
+    parser.add_argument("--blank-penalty", "--st-blank-penalty", dest="blank_penalty", type=parse_penalties,
+                        default=None, help="ST blank penalty, or a comma list to sweep, e.g. 0,0.5,1,1.5,2")
     parser.add_argument("--src-normalizer", default="none", choices=sorted(NORMALIZERS))
     parser.add_argument("--tgt-normalizer", default="none", choices=sorted(NORMALIZERS))
     parser.add_argument("--unit", default="word", choices=["word", "char"], help="char: CER (Mandarin)")
     parser.add_argument("--on-the-fly-features", action="store_true")
-    parser.add_argument("--streaming", action="store_true",
-                        help="decode chunk by chunk as concurrent streams (causal models; greedy), report latency")
-    parser.add_argument("--chunk-size", type=int, default=None,
-                        help="streaming chunk in frames at 50 Hz for both encoders (default: each encoder's "
-                             "eval_chunk_size; published 64)")
-    parser.add_argument("--left-context", type=int, default=None,
-                        help="streaming left context in frames at 50 Hz for both encoders (default: each "
-                             "encoder's eval_left_context_frames; published 128)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--results-file", type=Path, help="also write a table into this RESULTS.md")
-    parser.add_argument("--results-name", default=None, help="section heading in RESULTS.md (default: EXP_DIR)")
+    parser.add_argument("--results-file", type=Path, help="also write a section into this RESULTS.md")
+    parser.add_argument("--results-name", default=None,
+                        help="section heading in RESULTS.md, followed by the setting (default: EXP_DIR)")
     parser.add_argument("--results-comment", default="", help="comment column of the RESULTS.md table")
 
 
@@ -302,61 +491,60 @@ def set_name_of(path: Path) -> str:
     return name[len("cuts_"):] if name.startswith("cuts_") and len(name) > len("cuts_") else name
 
 
+def _read_test_set(path: Path) -> CutSet:
+    if not path.is_file():
+        raise ValueError(f"test manifest {path} not found")
+    try:
+        cuts = read_cuts(path).to_eager()
+    except Exception as err:  # lhotse raises many types for damaged manifests
+        raise ValueError(f"test manifest {path} is unreadable ({type(err).__name__}: {err})") from None
+    if len(cuts) == 0:
+        raise ValueError(f"test manifest {path} holds no cuts")
+    return cuts
+
+
+def decode_experiment(exp: Experiment, cuts: CutSet, options: SearchOptions, max_duration: float,
+            on_the_fly: bool) -> Hypotheses:
+    """Decode ``cuts`` offline or (``options.streaming``) as streams."""
+    if options.streaming:
+        return decode_cuts_streaming(
+            exp.model, cuts, exp.src_tok, exp.tgt_tok, options.chunk_size, options.left_context, options.chunk_size,
+            options.left_context, options.blank_penalty_asr, options.blank_penalties_st, options.max_sym_per_frame,
+            max_duration, on_the_fly,
+        )
+    return decode_cuts(
+        exp.model, cuts, exp.src_tok, exp.tgt_tok,
+        method=options.method,
+        beam=options.beam,
+        blank_penalty_asr=options.blank_penalty_asr,
+        blank_penalties_st=options.blank_penalties_st,
+        max_sym_per_frame=options.max_sym_per_frame,
+        max_duration=max_duration,
+        on_the_fly=on_the_fly,
+    )
+
+
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        config = load_config(args.config or args.exp_dir / "config.yaml", args.overrides)
-        dec = config.decode
-        penalties = parse_penalties(args.blank_penalty) if args.blank_penalty else (dec.blank_penalty_st,)
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_model(config, args.checkpoint, device)
-        src_tok = Tokenizer(config.data.src_bpe_model)
-        tgt_tok = Tokenizer(config.data.tgt_bpe_model) if "st" in config.model.tasks else None
+        test_sets = [(set_name_of(path), _read_test_set(path)) for path in args.cuts]
+        exp = load_experiment(args, device)
+        options = search_options(args, exp.config, args.blank_penalty)
+        setting = decode_setting(exp.config, options, exp.weights)
     except ValueError as err:
         print(f"hent-srt decode: {err}", file=sys.stderr)
         return 2
     out_dir = args.out_dir or args.exp_dir / "decode"
-    method = args.method or dec.method
-    if args.streaming:
-        if args.method not in (None, "greedy"):
-            print("hent-srt decode: --streaming decodes with greedy search; drop --method", file=sys.stderr)
-            return 2
-        method = "greedy (streaming)"
-    elif args.chunk_size is not None or args.left_context is not None:
-        print("hent-srt decode: --chunk-size/--left-context need --streaming", file=sys.stderr)
-        return 2
     summaries = []
-    for path in args.cuts:
-        if not path.is_file():
-            print(f"hent-srt decode: test manifest {path} not found", file=sys.stderr)
+    for set_name, cuts in test_sets:
+        try:
+            hyps = decode_experiment(exp, cuts, options, args.max_duration, args.on_the_fly_features)
+        except ValueError as err:
+            print(f"hent-srt decode: {set_name}: {err}", file=sys.stderr)
             return 2
-        set_name = set_name_of(path)
-        cuts = read_cuts(path).to_eager()
-        blank_penalty_asr = dec.blank_penalty_asr if args.blank_penalty_asr is None else args.blank_penalty_asr
-        max_sym = args.max_sym_per_frame or dec.max_sym_per_frame
-        if args.streaming:
-            try:
-                hyps = decode_cuts_streaming(
-                    model, cuts, src_tok, tgt_tok, args.chunk_size, args.left_context, args.chunk_size,
-                    args.left_context, blank_penalty_asr, penalties, max_sym, args.max_duration,
-                    args.on_the_fly_features,
-                )
-            except ValueError as err:
-                print(f"hent-srt decode: {err}", file=sys.stderr)
-                return 2
-        else:
-            hyps = decode_cuts(
-                model, cuts, src_tok, tgt_tok,
-                method=method,
-                beam=args.beam or dec.beam,
-                blank_penalty_asr=blank_penalty_asr,
-                blank_penalties_st=penalties,
-                max_sym_per_frame=max_sym,
-                max_duration=args.max_duration,
-                on_the_fly=args.on_the_fly_features,
-            )
         summary = score_and_write(hyps, cuts, set_name, out_dir, args.src_normalizer, args.tgt_normalizer,
-                                  args.unit)
+                                  args.unit, setting)
         if "asr" in summary:
             print(f"{set_name} ASR {summary['asr']['summary']}")
         for row in summary.get("st", []):
@@ -366,10 +554,14 @@ def main(args: argparse.Namespace) -> int:
             print(f"{set_name} ST bp={row['blank_penalty']:g} BLEU {row['bleu']:.2f} ({row['bleu_signature']}) "
                   f"chrF++ {row['chrf']:.2f} length ratio {row['length_ratio']:.3f}{lag}")
         print(f"{set_name} real-time factor {summary['rtf']:.3f} over {summary['audio_seconds']:.1f} s of audio")
+        print(f"{set_name} files: {out_dir}/*-{set_name}-{setting.tag()}*")
         summaries.append(summary)
     if args.results_file:
-        label = method if method.startswith("greedy") else f"{method} (beam {args.beam or dec.beam})"
-        section = format_section(args.results_name or str(args.exp_dir), label, summaries, args.results_comment,
+        label = options.method if options.method == "greedy" else f"{options.method} (beam {options.beam})"
+        if options.streaming:
+            label = "greedy (streaming)"
+        heading = section_heading(args.results_name or str(args.exp_dir), setting.label())
+        section = format_section(heading, label, summaries, args.results_comment,
                                  ["hent-srt " + " ".join(shlex.quote(a) for a in sys.argv[1:])])
         write_section(args.results_file, section)
     return 0

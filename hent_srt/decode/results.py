@@ -1,10 +1,12 @@
-"""RESULTS.md tables: one section per model, one row per (decoding method, blank penalty), test sets as columns.
+"""RESULTS.md tables: one section per model and decoding setting, one row per ST blank penalty, test sets as
+columns.
 
 Streaming decodes (summaries whose ST rows carry ``latency``) add, per test set, the mean first-token delay and
 average lagging of the translation in seconds (:mod:`hent_srt.decode.latency`).
 
-Sections are keyed by their heading; writing a section again replaces it, the others are kept. Each table
-carries the sacrebleu signature of its BLEU column and the exact commands that produced it.
+Sections are keyed by their heading, which names the model and the setting (:func:`section_heading`): writing a
+section again replaces it, a decode with another setting adds its own, the others are kept. Each table carries
+the sacrebleu signature of its BLEU column and the exact commands that produced it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hent_srt.fileio import write_text_atomic
+
+
+def section_heading(model_name: str, setting_label: str) -> str:
+    """``<model> — <setting>``: the heading text of one model's section for one decoding setting."""
+    return f"{model_name} — {setting_label}"
 
 
 def format_section(model_name: str, method: str, summaries: Sequence[dict], comment: str,

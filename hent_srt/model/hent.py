@@ -411,30 +411,51 @@ class HentSrt(nn.Module):
     # ------------------------------------------------------------------------------------------------------
     # stage 1 → stage 2
 
-    def init_from(self, state_dict: dict[str, torch.Tensor], skip_mismatch: bool = False) -> dict[str, list[str]]:
+    def init_from(
+        self, state_dict: dict[str, torch.Tensor], skip_mismatch: bool = False, allow_partial: bool = False
+    ) -> dict[str, list[str]]:
         """Load the matching weights of another model (e.g. stage-1 ASR into stage 2).
 
         Returns {"loaded": [...], "new": [...] (ours, absent from state_dict), "unused": [...] (theirs, not
-        ours), "skipped": [...] (shape mismatch, only with ``skip_mismatch``)}. A shape mismatch without
-        ``skip_mismatch`` raises ValueError naming the parameter.
+        ours), "skipped": [...] (shape mismatch, only with ``skip_mismatch`` or ``allow_partial``)}.
+
+        Refused (ValueError with the counts and the first names) unless ``allow_partial``: a state dict that would
+        load no tensor, or not every tensor of our front end and ASR encoder (``encoder_embed.``, ``encoder.``) and,
+        when it has an ST encoder, of ours (``st_encoder.``): a checkpoint of another model. A shape mismatch is
+        refused unless ``skip_mismatch`` or ``allow_partial`` (the tensor then stays new).
         """
         own = self.state_dict()
         report: dict[str, list[str]] = {"loaded": [], "new": [], "unused": [], "skipped": []}
         to_load = {}
+        mismatches = []
         for name, value in state_dict.items():
             if name not in own:
                 report["unused"].append(name)
             elif own[name].shape != value.shape:
-                if not skip_mismatch:
-                    raise ValueError(
-                        f"init_from: {name} has shape {tuple(value.shape)} in the checkpoint but "
-                        f"{tuple(own[name].shape)} in this model; pass skip_mismatch=True to leave it new"
-                    )
+                mismatches.append(f"{name} {tuple(value.shape)} in the checkpoint, {tuple(own[name].shape)} here")
                 report["skipped"].append(name)
             else:
                 to_load[name] = value
                 report["loaded"].append(name)
         report["new"] = [n for n in own if n not in to_load]
+        encoder_prefixes = ("encoder_embed.", "encoder.") + (
+            ("st_encoder.",) if any(n.startswith("st_encoder.") for n in state_dict) else ())
+        encoder = [n for n in own if n.startswith(encoder_prefixes)]
+        not_loaded = [n for n in encoder if n not in to_load]
+        counts = (f"{len(report['loaded'])} of the checkpoint's {len(state_dict)} tensors fit this model's "
+                  f"{len(own)} ({len(encoder) - len(not_loaded)} of its {len(encoder)} encoder tensors); "
+                  f"{len(report['unused'])} unused, {len(mismatches)} of another shape")
+        first = "; ".join(mismatches[:3] + [f"{n} not in the checkpoint" for n in not_loaded
+                                             if n not in report["skipped"]][:3])
+        if not allow_partial and (not to_load or not_loaded):
+            raise ValueError(
+                f"init_from: this checkpoint is not an earlier stage of this model: {counts}"
+                + (f" (e.g. {first})" if first else "")
+                + "; pass --init-allow-partial to load only what fits"
+            )
+        if mismatches and not (skip_mismatch or allow_partial):
+            raise ValueError(f"init_from: {counts}: {'; '.join(mismatches[:3])}; pass --init-allow-partial (or "
+                             "skip_mismatch=True) to leave those tensors new")
         self.load_state_dict(to_load, strict=False)
         log.info(
             "init_from: loaded %d tensors, %d new, %d unused, %d skipped",

@@ -18,7 +18,7 @@ import copy
 import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -203,13 +203,15 @@ def _check_same_layout(ref: dict[str, Tensor], other: dict[str, Tensor], path: P
             )
 
 
-def average_checkpoints(paths: Iterable[PathLike], key: str = "model") -> dict[str, Tensor]:
+def average_checkpoints(
+    paths: Iterable[PathLike], key: str = "model", load: Callable[[Path], dict[str, Any]] = load_checkpoint
+) -> dict[str, Tensor]:
     """Plain mean of the ``key`` state dicts of several checkpoints.
 
         avg[name] = (1/N) * sum_i ckpt_i[key][name]     (accumulated in float64)
 
     Floating tensors come back in the last checkpoint's dtype; integer and bool buffers are taken
-    from the last checkpoint.
+    from the last checkpoint. ``load`` reads one checkpoint file into its dict.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -217,7 +219,7 @@ def average_checkpoints(paths: Iterable[PathLike], key: str = "model") -> dict[s
     sums: dict[str, Tensor] = {}
     last: dict[str, Tensor] = {}
     for i, path in enumerate(paths):
-        state = _model_entry(load_checkpoint(path), key, path)
+        state = _model_entry(load(path), key, path)
         if i == 0:
             sums = {k: v.to(torch.float64) for k, v in state.items() if v.is_floating_point()}
         else:
@@ -231,7 +233,9 @@ def average_checkpoints(paths: Iterable[PathLike], key: str = "model") -> dict[s
     return out
 
 
-def average_checkpoints_with_averaged_model(start_path: PathLike, end_path: PathLike) -> dict[str, Tensor]:
+def average_checkpoints_with_averaged_model(
+    start_path: PathLike, end_path: PathLike, load: Callable[[Path], dict[str, Any]] = load_checkpoint
+) -> dict[str, Tensor]:
     """Average of the model over the steps after ``start_path`` up to ``end_path`` (icefall's
     ``--use-averaged-model``), from the running averages stored in the two checkpoints:
 
@@ -241,9 +245,10 @@ def average_checkpoints_with_averaged_model(start_path: PathLike, end_path: Path
     ``model_avg_end * (n_end / d) + model_avg_start * (-n_start / d)``, ``d = n_end - n_start``.
     Floating tensors come back in the dtype of the end checkpoint's ``"model"`` entry (float32 when it
     has none); integer and bool buffers come from that entry (else from its ``"model_avg"``).
+    ``load`` reads one checkpoint file into its dict.
     """
     start_path, end_path = Path(start_path), Path(end_path)
-    start, end = load_checkpoint(start_path), load_checkpoint(end_path)
+    start, end = load(start_path), load(end_path)
     avg_start = _model_entry(start, "model_avg", start_path)
     avg_end = _model_entry(end, "model_avg", end_path)
     _check_same_layout(avg_end, avg_start, start_path, "model_avg")

@@ -43,7 +43,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from hent_srt.config import Config, config_to_dict, load_config
+from hent_srt.model.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
 from hent_srt.model.scaling import set_batch_count
+from hent_srt.model.weights import read_weights
 from hent_srt.optim import Eden, ScaledAdam
 from hent_srt.train.checkpoint import (
     find_checkpoints,
@@ -319,14 +321,17 @@ class Trainer:
     def _new_model_avg(self) -> nn.Module | None:
         return new_averaged_model(self.raw_model).to("cpu") if self.dist.is_main else None
 
-    def init_from(self, path: str | Path) -> None:
-        """Load model weights from a checkpoint (``model.init_from(state_dict)`` if the model has it)."""
-        ckpt = load_checkpoint(path)
-        weights = ckpt["model"] if isinstance(ckpt.get("model"), dict) else ckpt
-        if not all(isinstance(v, torch.Tensor) for v in weights.values()):
-            raise ValueError(f"--init-from {path}: no model weights found (expected a 'model' entry)")
+    def init_from(self, path: str | Path, allow_partial: bool = False) -> None:
+        """Load model weights from a checkpoint, read as data only (``model.init_from(state_dict)`` if the model
+        has it, else a strict load). A directory means its ``pretrained.pt`` (an ``import-icefall`` directory);
+        icefall-named weights are renamed. ``allow_partial`` lets ``HentSrt.init_from`` load a checkpoint that
+        fits only in part."""
+        path = Path(path)
+        weights = read_weights(path / PRETRAINED_NAME if path.is_dir() else path).state
+        if is_icefall_named(weights):
+            weights, _ = to_hent_names(weights)
         if hasattr(self.raw_model, "init_from"):
-            self.raw_model.init_from(weights)
+            self.raw_model.init_from(weights, **({"allow_partial": True} if allow_partial else {}))
         else:
             self.raw_model.load_state_dict(weights, strict=True)
         self.model_avg = self._new_model_avg()
@@ -748,6 +753,7 @@ def prepare_trainer(
     command_line: Sequence[str] = (),
     build: Callable[[Config, DistInfo], Components] = build_components,
     show_progress: bool = True,
+    init_allow_partial: bool = False,
 ) -> Trainer:
     """Check ``exp_dir``, write ``config.yaml``/``env.json``, build the parts, and resume or initialise.
 
@@ -774,7 +780,7 @@ def prepare_trainer(
         if resume:
             log.warning("--resume: no checkpoint in %s, starting from the beginning", exp_dir)
         if init_from is not None:
-            trainer.init_from(init_from)
+            trainer.init_from(init_from, allow_partial=init_allow_partial)
     if dist_info.is_main:
         write_experiment_info(exp_dir, config, command_line, world_size=dist_info.world_size,
                               extra={"resumed_from": str(path) if path else None,
@@ -812,6 +818,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exp-dir", required=True, help="experiment directory (checkpoints, logs, tensorboard)")
     parser.add_argument("--init-from", default=None, metavar="CKPT",
                         help="initialise the model weights from this checkpoint (e.g. the ASR pre-training)")
+    parser.add_argument("--init-allow-partial", action="store_true",
+                        help="with --init-from: load what fits even if the encoders do not load completely")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in --exp-dir (exactly where it stopped)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -857,7 +865,8 @@ def main(args: argparse.Namespace) -> int:
             setup_distributed(dist_info, device)
             trainer = prepare_trainer(config, exp_dir, dist_info, device, resume=args.resume,
                                       init_from=args.init_from, command_line=sys.argv,
-                                      show_progress=not args.no_progress)
+                                      show_progress=not args.no_progress,
+                                      init_allow_partial=args.init_allow_partial)
         except (ValueError, FileNotFoundError) as err:
             print(f"hent-srt train: {err}", file=sys.stderr)
             cleanup_distributed()
