@@ -5,7 +5,8 @@
 
 One optimizer step per batch (``batch_idx_train`` counts batches, skipped ones included, as icefall)::
 
-    n_model = batch_idx_train * max_duration * world_size / ref_duration      (the model's schedules)
+    n_model = batch_idx_train * max_duration * world_size / ref_duration      (the Zipformer schedules)
+    train_step = batch_idx_train                                              (the model's loss warm-up)
     lr      = Eden(batch_idx_train, epoch - 1)                                  (ScaledAdam's learning rate)
     loss    = sum over utterances of the model's loss; reported per (encoder) frame
 
@@ -13,8 +14,9 @@ A batch whose loss is not finite on any rank, or that runs out of CUDA memory, i
 optimizer step) and counted. Every ``average_period`` steps rank 0 folds the model into a float64 running
 average. Files in DIR: ``config.yaml`` and ``env.json`` (resolved config, git commit, package versions,
 command line), ``checkpoint-K.pt`` every ``save_every_n`` steps (the last ``keep_last_k`` kept) and when
-``max_steps`` stops the run, ``epoch-N.pt`` after epoch N, ``best-valid-loss.pt``, ``train.log`` and
-``tensorboard/``. ``--resume`` continues from the newest checkpoint exactly: model, optimizer, scheduler,
+``max_steps`` stops the run, ``epoch-N.pt`` after epoch N, ``best-valid-loss.pt`` (a copy of the epoch-N.pt
+whose end-of-epoch validation loss is the lowest; validations between epoch ends are logged only), ``train.log``
+and ``tensorboard/``. ``--resume`` continues from the newest checkpoint exactly: model, optimizer, scheduler,
 grad scaler, averaged model, counters, and per rank the data loader's position and the python/numpy/torch
 random states. Data loading is kept out of the training random streams (it runs under ``fork_rng``), and
 so is validation, so a resumed run draws the same dropout masks as an uninterrupted one.
@@ -155,7 +157,8 @@ class TrainState:
     """Counters saved in every checkpoint.
 
     ``epoch`` is the (1-based) epoch in progress, or the next one when ``batches_in_epoch`` is 0;
-    ``batch_idx_train`` counts batches since the start of training (skipped ones included).
+    ``batch_idx_train`` counts batches since the start of training (skipped ones included);
+    ``best_valid_loss`` is the lowest end-of-epoch validation loss, reached at step ``best_valid_step``.
     """
 
     epoch: int = 1
@@ -246,7 +249,8 @@ class Trainer:
 
     The model's ``forward(batch)`` returns a dict with "loss" (a float32 scalar summed over the utterances,
     the only entry with a graph), any named loss terms (detached scalars, also sums) and the counts
-    "frames" and "utterances"; schedules inside the model read the batch count set by ``set_batch_count``.
+    "frames" and "utterances"; schedules inside the model read the batch count set by ``set_batch_count``
+    and the raw step count in the attribute ``train_step``.
     Batches have ``.to(device)``, ``feature_lens`` (B,) int64 and ``cut_ids``. The training loader follows
     :class:`TrainLoader`; the validation loader is any iterable of batches (or None).
 
@@ -302,6 +306,7 @@ class Trainer:
         self.state = TrainState()
         self._resumed_rank_state: dict[str, Any] | None = None
         self._last_step_checkpoint = -1
+        self._last_validation = (-1, math.nan)  # (step, loss) of the newest validation
         self.writer: Any = None
 
     # ---------------------------------------------------------------------------------------- set-up
@@ -418,6 +423,11 @@ class Trainer:
         cfg = self.config
         return self.state.batch_idx_train * cfg.data.max_duration * self.dist.world_size / cfg.train.ref_duration
 
+    def _set_schedule_position(self) -> None:
+        """Zipformer schedules at :meth:`adjusted_batch_count`; the loss warm-up (``train_step``) at the raw step."""
+        set_batch_count(self.raw_model, self.adjusted_batch_count())
+        self.raw_model.train_step = self.state.batch_idx_train
+
     def _begin_epoch(self) -> Iterator[Any]:
         epoch = self.state.epoch
         self.scheduler.step_epoch(epoch - 1)
@@ -484,12 +494,14 @@ class Trainer:
         """Validate (unless just done), move to the next epoch and write ``epoch-N.pt``."""
         finished = self.state.epoch
         step = self.state.batch_idx_train
-        if self.valid_loader is None:
-            improved = False
-        elif step % self.config.train.valid_interval == 0:  # validated after this very step
-            improved = self.state.best_valid_step == step
-        else:
-            improved = self.validate()
+        improved = False
+        if self.valid_loader is not None:
+            validated_step, loss = self._last_validation
+            if validated_step != step:
+                loss = self.validate()
+            improved = loss < self.state.best_valid_loss
+            if improved:
+                self.state.best_valid_loss, self.state.best_valid_step = loss, step
         self.state.epoch += 1
         self.state.batches_in_epoch = 0
         path = self.save(f"epoch-{finished}.pt")
@@ -543,7 +555,7 @@ class Trainer:
 
     def train_step(self, batch: Any) -> dict[str, float] | None:
         """Forward, backward and one optimizer step; returns the model's outputs as floats, None if skipped."""
-        set_batch_count(self.raw_model, self.adjusted_batch_count())
+        self._set_schedule_position()
         batch = batch.to(self.device)
         loss, values, failure = self._forward(batch)
         failures = torch.tensor([failure == "nonfinite", failure == "oom"], dtype=torch.int64, device=self.device)
@@ -584,10 +596,10 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------- validation
 
-    def validate(self) -> bool:
-        """Validation losses over all ranks, logged; returns True (and records it) if the loss is the best."""
+    def validate(self) -> float:
+        """Validation loss per frame over all ranks (every term logged and in TensorBoard); nan without data."""
         if self.valid_loader is None:
-            return False
+            return math.nan
         self.raw_model.eval()
         tracker = LossTracker()
         with torch.no_grad(), self._fork_rng(), self._autocast():
@@ -604,11 +616,8 @@ class Trainer:
             for key, value in losses.items():
                 self.writer.add_scalar(f"valid/{key}", value, self.state.batch_idx_train)
         log.info("validation at step %d: %s", self.state.batch_idx_train, _format(losses))
-        if loss < self.state.best_valid_loss:
-            self.state.best_valid_loss = loss
-            self.state.best_valid_step = self.state.batch_idx_train
-            return True
-        return False
+        self._last_validation = (self.state.batch_idx_train, loss)
+        return loss
 
     # ---------------------------------------------------------------------------------------- logging
 

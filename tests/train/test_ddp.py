@@ -49,6 +49,7 @@ def test_two_ranks_stay_identical_and_skip_together(tmp_path, monkeypatch):
         assert state["num_skipped_nonfinite"] == 1  # agreed on both ranks, though only rank 1 saw the NaN
         # the model schedules count both ranks' audio: step * max_duration * world_size / ref_duration
         assert ranks[r]["seen_batch_counts"] == [k * 2.0 * 2 / 600.0 for k in (1, 2, 3)]
+        assert ranks[r]["seen_train_steps"] == [1, 2, 3]  # the loss warm-up counts raw steps
 
     ckpt = load_checkpoint(exp_dir / "checkpoint-3.pt")
     assert ckpt["world_size"] == 2

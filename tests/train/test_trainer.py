@@ -137,6 +137,29 @@ def test_checkpoint_files_pruning_and_contents(tmp_path):
     assert ckpt["batch_idx_train"] == 6 and path.name in ("epoch-2.pt", "checkpoint-6.pt")
 
 
+def valid_loss_of(weights: dict[str, torch.Tensor]) -> float:
+    """Validation loss per frame of the stand-in with ``weights`` on TinyBuild's validation utterances."""
+    model = TinyModel()
+    model.load_state_dict(weights)
+    model.eval()
+    with torch.no_grad():
+        out = model(collate(make_utterances(2, seed=1)))
+    return float(out["loss"]) / float(out["frames"])
+
+
+def test_best_valid_loss_is_the_epoch_checkpoint_with_the_lowest_validation_loss(tmp_path):
+    # validation after every step: the epoch ends (steps 3, 6, 9) and the steps between them
+    trainer = train(tmp_path, "exp", num_epochs=3, valid_interval=1)
+    exp = tmp_path / "exp"
+    epochs = {e: load_checkpoint(exp / f"epoch-{e}.pt") for e in (1, 2, 3)}
+    losses = {e: valid_loss_of(ckpt["model"]) for e, ckpt in epochs.items()}
+    best_epoch = min(losses, key=losses.get)
+    best = load_checkpoint(exp / "best-valid-loss.pt")
+    assert_same(best["model"], epochs[best_epoch]["model"])
+    assert trainer.state.best_valid_loss == pytest.approx(losses[best_epoch], rel=1e-6)
+    assert trainer.state.best_valid_step == 3 * best_epoch
+
+
 def test_running_average_is_mean_of_step_weights(tmp_path):
     trainer = train(tmp_path, "exp", num_epochs=1, save_every_n=1, keep_last_k=10, average_period=1)
     steps = [load_checkpoint(tmp_path / "exp" / f"checkpoint-{k}.pt")["model"] for k in (1, 2, 3)]

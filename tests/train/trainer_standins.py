@@ -123,7 +123,8 @@ class TinyModel(nn.Module):
     """loss = sum_b (1 + u_py/100 + u_np/100) * (MLP(mean_t x_bt) - num_tokens_b)^2 with dropout in the MLP.
 
     A batch holding a cut id of ``nan_cut_ids`` gives a NaN loss; one of ``oom_cut_ids`` raises CUDA OOM.
-    ``seen_batch_counts`` records ``batch_count`` at every training forward.
+    ``seen_batch_counts`` and ``seen_train_steps`` record ``batch_count`` and ``train_step`` at every training
+    forward.
     """
 
     def __init__(self, nan_cut_ids: tuple[str, ...] = (), oom_cut_ids: tuple[str, ...] = ()) -> None:
@@ -134,11 +135,14 @@ class TinyModel(nn.Module):
         self.nan_cut_ids = set(nan_cut_ids)
         self.oom_cut_ids = set(oom_cut_ids)
         self.batch_count = 0.0
+        self.train_step = 0
         self.seen_batch_counts: list[float] = []
+        self.seen_train_steps: list[int] = []
 
     def forward(self, batch: TinyBatch) -> dict[str, torch.Tensor]:
         if self.training:
             self.seen_batch_counts.append(self.batch_count)
+            self.seen_train_steps.append(self.train_step)
             if self.oom_cut_ids & set(batch.cut_ids):
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         lens = batch.feature_lens
@@ -224,4 +228,5 @@ def ddp_worker(rank: int, world_size: int, port: int, exp_dir: str, out_dir: str
     torch.set_num_threads(1)
     trainer = run_training(config, exp_dir, build=build, show_progress=False)
     torch.save({"model": trainer.raw_model.state_dict(), "state": dataclasses.asdict(trainer.state),
-                "seen_batch_counts": trainer.raw_model.seen_batch_counts}, f"{out_dir}/rank{rank}.pt")
+                "seen_batch_counts": trainer.raw_model.seen_batch_counts,
+                "seen_train_steps": trainer.raw_model.seen_train_steps}, f"{out_dir}/rank{rank}.pt")
