@@ -18,8 +18,10 @@ command line), ``checkpoint-K.pt`` every ``save_every_n`` steps (the last ``keep
 whose end-of-epoch validation loss is the lowest; validations between epoch ends are logged only), ``train.log``
 and ``tensorboard/``. ``--resume`` continues from the newest checkpoint exactly: model, optimizer, scheduler,
 grad scaler, averaged model, counters, and per rank the data loader's position and the python/numpy/torch
-random states. Data loading is kept out of the training random streams (it runs under ``fork_rng``), and
-so is validation, so a resumed run draws the same dropout masks as an uninterrupted one.
+random states. Checkpoints hold tensors and plain values only (numpy's random state as a tensor) and are read
+with ``torch.load(weights_only=True)`` (:mod:`hent_srt.train.checkpoint`). Data loading is kept out of the
+training random streams (it runs under ``fork_rng``), and so is validation, so a resumed run draws the same
+dropout masks as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -137,8 +139,24 @@ def fix_random_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _numpy_rng_state() -> dict[str, Any]:
+    """numpy's global MT19937 state as plain values and an int64 tensor (``np.random.get_state()`` holds an array)."""
+    name, key, pos, has_gauss, cached_gaussian = np.random.get_state()
+    return {"bit_generator": str(name), "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)}
+
+
+def _set_numpy_rng_state(state: Mapping[str, Any] | tuple) -> None:
+    """Inverse of :func:`_numpy_rng_state`; also takes numpy's own tuple (checkpoints written before it)."""
+    if isinstance(state, Mapping):
+        state = (state["bit_generator"], state["key"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
+                 state["cached_gaussian"])
+    np.random.set_state(state)
+
+
 def _rng_state(device: torch.device) -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every random state a step draws from, as tensors and plain values (python's is a tuple of ints)."""
+    state = {"python": random.getstate(), "numpy": _numpy_rng_state(), "torch": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -146,7 +164,7 @@ def _rng_state(device: torch.device) -> dict[str, Any]:
 
 def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    _set_numpy_rng_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)

@@ -37,7 +37,7 @@ def test_two_ranks_stay_identical_and_skip_together(tmp_path, monkeypatch):
     out_dir.mkdir()
     spawn_and_wait(standins.ddp_worker, (2, find_free_port(), str(exp_dir), str(out_dir), build, config), 2)
 
-    ranks = [torch.load(out_dir / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    ranks = [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for name, value in ranks[0]["model"].items():
         assert torch.equal(value, ranks[1]["model"][name]), name
     fix_random_seed(config.train.seed)

@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from hent_srt.config import load_config
-from hent_srt.train.checkpoint import load_checkpoint
+from hent_srt.train.checkpoint import CheckpointError, load_checkpoint
 from hent_srt.train.trainer import (
     AmpSettings,
     Trainer,
@@ -78,6 +79,35 @@ def test_resume_continues_bit_exactly(tmp_path):
     weights_only = train(tmp_path, "weights-only", init_from=tmp_path / "resumed" / "checkpoint-2.pt",
                          max_steps=2)
     assert not torch.equal(weights_only.raw_model.out.weight, straight.raw_model.out.weight)
+
+
+def test_resume_from_a_checkpoint_written_before_plain_states(tmp_path):
+    # the previous trainer stored numpy's random state as numpy's own tuple (with an ndarray)
+    straight = train(tmp_path, "straight", max_steps=4)
+    train(tmp_path, "resumed", max_steps=2)
+    path = tmp_path / "resumed" / "checkpoint-2.pt"
+    ckpt = load_checkpoint(path)
+    for rank_state in ckpt["rank_states"]:
+        numpy_state = rank_state["rng"]["numpy"]
+        rank_state["rng"]["numpy"] = (numpy_state["bit_generator"], numpy_state["key"].numpy().astype(np.uint32),
+                                      numpy_state["pos"], numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    torch.save(ckpt, path)
+    resumed = train(tmp_path, "resumed", resume=True, max_steps=4)
+    assert resumed.state == straight.state
+    assert_same(params(resumed.raw_model), params(straight.raw_model))
+
+
+def test_crafted_checkpoints_are_refused_by_resume_and_init_from(tmp_path, write_crafted):
+    target = tmp_path / "created-by-the-pickle"
+    crafted = tmp_path / "crafted.pt"
+    write_crafted(crafted, target)
+    with pytest.raises(CheckpointError, match=f"{crafted}.*refused"):
+        train(tmp_path, "stage2", init_from=crafted, max_steps=1)
+    (tmp_path / "exp").mkdir()
+    write_crafted(tmp_path / "exp" / "epoch-1.pt", target)
+    with pytest.raises(CheckpointError, match="epoch-1.pt.*refused"):
+        train(tmp_path, "exp", resume=True, max_steps=1)
+    assert not target.exists()
 
 
 def test_nonfinite_loss_batch_is_skipped_without_a_step(tmp_path):
