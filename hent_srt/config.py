@@ -148,6 +148,7 @@ class TrainConfig:
     log_interval: int = 50
     valid_interval: int = 3000
     max_steps: int = 0
+    max_consecutive_skips: int = 20
     find_unused_parameters: bool = True
 
 

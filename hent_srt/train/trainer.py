@@ -10,18 +10,20 @@ One optimizer step per batch (``batch_idx_train`` counts batches, skipped ones i
     lr      = Eden(batch_idx_train, epoch - 1)                                  (ScaledAdam's learning rate)
     loss    = sum over utterances of the model's loss; reported per (encoder) frame
 
-A batch whose loss is not finite on any rank, or that runs out of CUDA memory, is skipped on every rank (no
-optimizer step) and counted. Every ``average_period`` steps rank 0 folds the model into a float64 running
-average. Files in DIR: ``config.yaml`` and ``env.json`` (resolved config, git commit, package versions,
-command line), ``checkpoint-K.pt`` every ``save_every_n`` steps (the last ``keep_last_k`` kept) and when
-``max_steps`` stops the run, ``epoch-N.pt`` after epoch N, ``best-valid-loss.pt`` (a copy of the epoch-N.pt
-whose end-of-epoch validation loss is the lowest; validations between epoch ends are logged only), ``train.log``
-and ``tensorboard/``. ``--resume`` continues from the newest checkpoint exactly: model, optimizer, scheduler,
-grad scaler, averaged model, counters, and per rank the data loader's position and the python/numpy/torch
-random states. Checkpoints hold tensors and plain values only (numpy's random state as a tensor) and are read
-with ``torch.load(weights_only=True)`` (:mod:`hent_srt.train.checkpoint`). Data loading is kept out of the
-training random streams (it runs under ``fork_rng``), and so is validation, so a resumed run draws the same
-dropout masks as an uninterrupted one.
+A batch whose loss is not finite on any rank (or whose loss inputs are: :class:`hent_srt.loss.NonFiniteError`),
+or that runs out of CUDA memory, is skipped on every rank (no optimizer step), logged with its cut ids and counted
+(``train/skipped_nonfinite``, ``train/skipped_oom`` in TensorBoard); ``train.max_consecutive_skips`` skips in a
+row stop the run (exit status 3), and an epoch without a batch is an error (exit status 2). Every
+``average_period`` steps rank 0 folds the model into a float64 running average. Files in DIR: ``config.yaml``
+and ``env.json`` (resolved config, git commit, package versions, command line), ``checkpoint-K.pt`` every
+``save_every_n`` steps (the last ``keep_last_k`` kept) and when ``max_steps`` stops the run, ``epoch-N.pt`` after
+epoch N, ``best-valid-loss.pt`` (a copy of the epoch-N.pt whose end-of-epoch validation loss is the lowest;
+validations between epoch ends are logged only), ``train.log`` and ``tensorboard/``. ``--resume`` continues from
+the newest checkpoint exactly: model, optimizer, scheduler, grad scaler, averaged model, counters, and per rank
+the data loader's position and the python/numpy/torch random states. Checkpoints hold tensors and plain values
+only (numpy's random state as a tensor) and are read with ``torch.load(weights_only=True)``
+(:mod:`hent_srt.train.checkpoint`). Data loading is kept out of the training random streams (it runs under
+``fork_rng``), and so is validation, so a resumed run draws the same dropout masks as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from hent_srt.config import Config, config_to_dict, load_config
+from hent_srt.loss import NonFiniteError
 from hent_srt.model.scaling import set_batch_count
 from hent_srt.optim import Eden, ScaledAdam
 from hent_srt.train.checkpoint import (
@@ -72,11 +75,14 @@ from hent_srt.train.env_info import write_experiment_info
 
 __all__ = [
     "AMP_CHOICES",
+    "EXIT_DIVERGED",
+    "EXIT_USER_ERROR",
     "AmpSettings",
     "Components",
     "LossTracker",
     "TrainState",
     "Trainer",
+    "TrainingStopped",
     "add_arguments",
     "build_components",
     "fix_random_seed",
@@ -90,10 +96,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "none")
-# Counts among the model's outputs (plus the trainer's "audio_seconds"); every other entry of the model's
-# output dict is a loss summed over utterances.
-COUNT_KEYS = ("frames", "utterances", "ctc_dropped", "audio_seconds")
+# Counts among the model's outputs (plus the trainer's "audio_seconds" and "skipped_nonfinite"); every other
+# entry of the model's output dict is a loss summed over utterances.
+COUNT_KEYS = ("frames", "utterances", "ctc_dropped", "audio_seconds", "skipped_nonfinite")
 FRAME_SHIFT_S = 0.01  # fbank frame shift: feature_lens * FRAME_SHIFT_S is seconds of audio
+EXIT_USER_ERROR = 2  # `hent-srt train` exit status: bad input or settings (message on stderr)
+EXIT_DIVERGED = 3  # `hent-srt train` exit status: stopped after train.max_consecutive_skips skipped batches
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -186,6 +194,7 @@ class TrainState:
     best_valid_step: int = 0
     num_skipped_nonfinite: int = 0
     num_skipped_oom: int = 0
+    consecutive_skipped: int = 0
 
 
 class LossTracker:
@@ -228,6 +237,15 @@ class Components:
     valid_loader: Iterable[Any] | None
 
 
+class TrainingStopped(RuntimeError):
+    """Training cannot go on: the message says why and what to do; ``hent-srt train`` exits with ``exit_status``
+    (:data:`EXIT_USER_ERROR` for data to fix, :data:`EXIT_DIVERGED` after too many skipped batches in a row)."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
 def _check_train_config(config: Config) -> None:
     t = config.train
     positive = {
@@ -240,6 +258,8 @@ def _check_train_config(config: Config) -> None:
             raise ValueError(f"{name}={value}: must be >= 1")
     if t.max_steps < 0:
         raise ValueError(f"train.max_steps={t.max_steps}: must be >= 0 (0: no limit)")
+    if t.max_consecutive_skips < 0:
+        raise ValueError(f"train.max_consecutive_skips={t.max_consecutive_skips}: must be >= 0 (0: no limit)")
     if not t.ref_duration > 0:
         raise ValueError(f"train.ref_duration={t.ref_duration}: must be > 0 seconds (icefall: 600)")
     if not config.data.max_duration > 0:
@@ -509,9 +529,21 @@ class Trainer:
             self._save_step_checkpoint()
 
     def _end_epoch(self) -> None:
-        """Validate (unless just done), move to the next epoch and write ``epoch-N.pt``."""
+        """Validate (unless just done), move to the next epoch and write ``epoch-N.pt``.
+
+        An epoch without a single batch raises :class:`TrainingStopped` (exit status 2), before any file."""
         finished = self.state.epoch
         step = self.state.batch_idx_train
+        if self.state.batches_in_epoch == 0:
+            where = "on at least one process " if self.dist.is_distributed else ""
+            message = (
+                f"epoch {finished}: the training data gave no batch {where}(0 steps): every cut of data.train_cuts "
+                "was filtered out, or the manifest is empty. The filter_cuts line above says why cuts were dropped; "
+                "check data.min_utterance_duration / data.max_utterance_duration and that the transcripts fit the "
+                "encoder frames" + (", and that there are at least as many cuts as processes" if where else "")
+            )
+            log.error("%s", message)
+            raise TrainingStopped(message, exit_status=EXIT_USER_ERROR)
         improved = False
         if self.valid_loader is not None:
             validated_step, loss = self._last_validation
@@ -554,6 +586,10 @@ class Trainer:
                       "(lower data.max_duration if it happens often)",
                       self.state.batch_idx_train, self._describe(batch))
             return None, {}, "oom"
+        except NonFiniteError as err:  # raised by the loss before it could return a non-finite value
+            log.warning("non-finite values in the model at step %d on %s (%s); skipping this batch",
+                        self.state.batch_idx_train, self._describe(batch), err)
+            return None, {}, "nonfinite"
         values = dict(zip(keys, stacked.tolist()))
         if not math.isfinite(values["loss"]):
             log.warning("non-finite loss %s at step %d on %s; skipping this batch",
@@ -562,14 +598,32 @@ class Trainer:
         return out["loss"], values, ""
 
     def _skip(self, failures: torch.Tensor) -> None:
-        """Count a batch skipped on every rank; ``failures`` = number of ranks with [nonfinite, oom]."""
+        """Count a batch skipped on every rank; ``failures`` = number of ranks with [nonfinite, oom].
+
+        Raises :class:`TrainingStopped` (exit status 3) after ``train.max_consecutive_skips`` skips in a row."""
         self.optimizer.zero_grad(set_to_none=True)
         if failures[0] > 0:
             self.state.num_skipped_nonfinite += 1
         else:
             self.state.num_skipped_oom += 1
+        self.state.consecutive_skipped += 1
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+        limit = self.config.train.max_consecutive_skips
+        if limit > 0 and self.state.consecutive_skipped >= limit:
+            newest = [p.name for kind in ("step", "epoch") for p in find_checkpoints(self.exp_dir, kind)[-1:]]
+            kept = f"its checkpoints are kept (newest: {', '.join(newest)})" if newest else "it has no checkpoint yet"
+            message = (
+                f"training stopped at step {self.state.batch_idx_train}: the last {self.state.consecutive_skipped} "
+                f"batches were all skipped (train.max_consecutive_skips={limit}; in this run "
+                f"{self.state.num_skipped_nonfinite} had non-finite values, {self.state.num_skipped_oom} ran out of "
+                "CUDA memory; the warnings above name their cuts). The model has diverged or the data is broken; the "
+                f"weights are those of the last good step and in {self.exp_dir} {kept}. Resume from a checkpoint with "
+                "--resume and a lower optim.base_lr (or train.amp=bf16 instead of fp16), lower data.max_duration "
+                "for out-of-memory batches, or remove the cuts named above"
+            )
+            log.error("%s", message)
+            raise TrainingStopped(message, exit_status=EXIT_DIVERGED)
 
     def train_step(self, batch: Any) -> dict[str, float] | None:
         """Forward, backward and one optimizer step; returns the model's outputs as floats, None if skipped."""
@@ -595,6 +649,7 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self._maybe_grow_grad_scale()
+        self.state.consecutive_skipped = 0
         return values
 
     def _maybe_grow_grad_scale(self) -> None:
@@ -615,21 +670,30 @@ class Trainer:
     # ---------------------------------------------------------------------------------------- validation
 
     def validate(self) -> float:
-        """Validation loss per frame over all ranks (every term logged and in TensorBoard); nan without data."""
+        """Validation loss per frame over all ranks (every term logged and in TensorBoard); nan without data.
+
+        A batch with non-finite values (:class:`NonFiniteError`) is left out of the logged terms and counted
+        (``valid/skipped_nonfinite``); the returned loss is then nan, so that validation is never the best."""
         if self.valid_loader is None:
             return math.nan
         self.raw_model.eval()
         tracker = LossTracker()
         with torch.no_grad(), self._fork_rng(), self._autocast():
             for batch in self.valid_loader:
-                out = self.raw_model(batch.to(self.device))
+                try:
+                    out = self.raw_model(batch.to(self.device))
+                except NonFiniteError as err:
+                    log.warning("validation at step %d: non-finite values on %s (%s); batch left out",
+                                self.state.batch_idx_train, self._describe(batch), err)
+                    tracker.add({"skipped_nonfinite": 1.0})
+                    continue
                 tracker.add({k: float(v) for k, v in out.items()})
         self.raw_model.train()
         merged = LossTracker()
         for sums in all_gather_objects(tracker.sums):
             merged.add(sums)
         losses = merged.per_frame()
-        loss = losses.get("loss", math.nan)
+        loss = losses.get("loss", math.nan) if not losses.get("skipped_nonfinite") else math.nan
         if self.writer is not None:
             for key, value in losses.items():
                 self.writer.add_scalar(f"valid/{key}", value, self.state.batch_idx_train)
@@ -845,6 +909,9 @@ def main(args: argparse.Namespace) -> int:
             return 2
         try:
             trainer.fit()
+        except TrainingStopped as err:
+            print(f"hent-srt train: {err}", file=sys.stderr)
+            return err.exit_status
         finally:
             cleanup_distributed()
     return 0

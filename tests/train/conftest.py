@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -28,3 +31,15 @@ def _write_crafted(path: Path, target: Path) -> None:
 def write_crafted() -> Callable[[Path, Path], None]:
     """``write_crafted(path, target)``: a checkpoint-looking file whose unpickling would create ``target``."""
     return _write_crafted
+
+
+@pytest.fixture
+def standins() -> ModuleType:
+    """``trainer_standins.py`` of this directory (imported once under its own name, as test_trainer does)."""
+    name = "trainer_standins"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

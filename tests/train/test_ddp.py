@@ -30,9 +30,10 @@ def test_two_ranks_stay_identical_and_skip_together(tmp_path, monkeypatch):
     import trainer_standins as standins
 
     # 8 utterances, no shuffling: rank 0 sees batches [0,2],[4,6] and rank 1 [1,3],[5,7] each epoch, so the
-    # ranks train on different data; utt-5 (rank 1 only, step 2) has a NaN loss.
+    # ranks train on different data; utt-5 (rank 1 only, step 2) has a NaN loss, and at step 3 rank 0's loss
+    # raises NonFiniteError (as the losses do for NaN inputs) on utt-0.
     config = standins.tiny_config(max_steps=3)
-    build = standins.TinyBuild(n_train=8, n_valid=4, shuffle=False, nan_cut_ids=("utt-5",))
+    build = standins.TinyBuild(n_train=8, n_valid=4, shuffle=False, nan_cut_ids=("utt-5",), error_at=((3, "utt-0"),))
     exp_dir, out_dir = tmp_path / "exp", tmp_path / "out"
     out_dir.mkdir()
     spawn_and_wait(standins.ddp_worker, (2, find_free_port(), str(exp_dir), str(out_dir), build, config), 2)
@@ -43,10 +44,11 @@ def test_two_ranks_stay_identical_and_skip_together(tmp_path, monkeypatch):
     fix_random_seed(config.train.seed)
     initial = standins.TinyModel().state_dict()
     assert not torch.equal(initial["out.weight"], ranks[0]["model"]["out.weight"])
+    step1 = load_checkpoint(exp_dir / "epoch-1.pt")["model"]  # after steps 1 (trained) and 2 (skipped)
     for r in range(2):
         state = ranks[r]["state"]
         assert state["batch_idx_train"] == 3 and state["epoch"] == 2 and state["batches_in_epoch"] == 1
-        assert state["num_skipped_nonfinite"] == 1  # agreed on both ranks, though only rank 1 saw the NaN
+        assert state["num_skipped_nonfinite"] == 2  # agreed on both ranks, though each saw one of them
         # the model schedules count both ranks' audio: step * max_duration * world_size / ref_duration
         assert ranks[r]["seen_batch_counts"] == [k * 2.0 * 2 / 600.0 for k in (1, 2, 3)]
         assert ranks[r]["seen_train_steps"] == [1, 2, 3]  # the loss warm-up counts raw steps
@@ -57,4 +59,5 @@ def test_two_ranks_stay_identical_and_skip_together(tmp_path, monkeypatch):
     assert all(s["loader"]["position"] == 1 for s in ckpt["rank_states"])
     for name, value in ckpt["model"].items():
         assert torch.equal(value, ranks[0]["model"][name]), name
+        assert torch.equal(value, step1[name]), name  # step 3 was skipped too
     assert (exp_dir / "epoch-1.pt").is_file() and (exp_dir / "config.yaml").is_file()
