@@ -72,6 +72,13 @@ from hent_srt.train.distributed import (
     setup_distributed,
 )
 from hent_srt.train.env_info import write_experiment_info
+from hent_srt.train.valid_metrics import (
+    MetricSubset,
+    compute_valid_metrics,
+    examples_markdown,
+    supports_metrics,
+    take_subset,
+)
 
 __all__ = [
     "AMP_CHOICES",
@@ -235,6 +242,7 @@ class Components:
     model: nn.Module
     train_loader: TrainLoader
     valid_loader: Iterable[Any] | None
+    tokenizers: Mapping[str, Any] | None = None  # task → tokenizer (``decode(ids)``), for the validation metrics
 
 
 class TrainingStopped(RuntimeError):
@@ -258,6 +266,10 @@ def _check_train_config(config: Config) -> None:
             raise ValueError(f"{name}={value}: must be >= 1")
     if t.max_steps < 0:
         raise ValueError(f"train.max_steps={t.max_steps}: must be >= 0 (0: no limit)")
+    if t.valid_metrics_num_utts < 0:
+        raise ValueError(f"train.valid_metrics_num_utts={t.valid_metrics_num_utts}: must be >= 0 (0: no metrics)")
+    if t.valid_metrics_unit not in ("word", "char"):
+        raise ValueError(f"train.valid_metrics_unit={t.valid_metrics_unit!r}: choose word (WER) or char (CER)")
     if t.max_consecutive_skips < 0:
         raise ValueError(f"train.max_consecutive_skips={t.max_consecutive_skips}: must be >= 0 (0: no limit)")
     if not t.ref_duration > 0:
@@ -301,6 +313,8 @@ class Trainer:
             when world_size > 1).
         device: where to train (default: the CPU).
         show_progress: show a tqdm bar (rank 0).
+        tokenizers: task → tokenizer; with them (and a model with ``encode`` and ``heads``) each validation also
+            reports greedy WER / BLEU on a fixed subset (:mod:`hent_srt.train.valid_metrics`, rank 0).
     """
 
     def __init__(
@@ -313,6 +327,7 @@ class Trainer:
         dist_info: DistInfo | None = None,
         device: torch.device | None = None,
         show_progress: bool = True,
+        tokenizers: Mapping[str, Any] | None = None,
     ) -> None:
         _check_train_config(config)
         dist_info = dist_info or DistInfo()
@@ -324,6 +339,8 @@ class Trainer:
         self.show_progress = show_progress and dist_info.is_main
         self.train_loader = train_loader
         self.valid_loader = valid_loader
+        self.tokenizers = dict(tokenizers or {})
+        self._metric_subset: MetricSubset | None = None
         self.raw_model = model.to(device)
         self.model: nn.Module = self.raw_model
         if dist_info.is_distributed:
@@ -345,6 +362,7 @@ class Trainer:
         self._resumed_rank_state: dict[str, Any] | None = None
         self._last_step_checkpoint = -1
         self._last_validation = (-1, math.nan)  # (step, loss) of the newest validation
+        self._bleu_signature_logged = False
         self.writer: Any = None
 
     # ---------------------------------------------------------------------------------------- set-up
@@ -699,7 +717,44 @@ class Trainer:
                 self.writer.add_scalar(f"valid/{key}", value, self.state.batch_idx_train)
         log.info("validation at step %d: %s", self.state.batch_idx_train, _format(losses))
         self._last_validation = (self.state.batch_idx_train, loss)
+        if self.dist.is_main and self.config.train.valid_metrics_num_utts > 0:
+            self._report_valid_metrics()
         return loss
+
+    def _report_valid_metrics(self) -> None:
+        """Greedy WER / BLEU and example pairs on the fixed subset, in the log and TensorBoard (rank 0)."""
+        if not supports_metrics(self.raw_model) or not any(self.tokenizers.get(t) for t in self.raw_model.heads):
+            return
+        cfg = self.config
+        blank_penalties = {"asr": cfg.decode.blank_penalty_asr, "st": cfg.decode.blank_penalty_st}
+        step = self.state.batch_idx_train
+        self.raw_model.eval()
+        with self._fork_rng(), self._autocast():
+            if self._metric_subset is None:
+                self._metric_subset = take_subset(self.valid_loader, cfg.train.valid_metrics_num_utts)
+            metrics = compute_valid_metrics(self.raw_model, self._metric_subset, self.tokenizers, self.device,
+                                            cfg.train.valid_metrics_unit, blank_penalties,
+                                            cfg.decode.max_sym_per_frame)
+        self.raw_model.train()
+        name = "wer" if metrics.unit == "word" else "cer"
+        parts = []
+        if metrics.wer is not None:
+            parts.append(f"greedy {name.upper()} {metrics.wer:.2f}")
+        if metrics.bleu is not None:
+            parts.append(f"greedy BLEU {metrics.bleu:.2f} ({metrics.bleu_signature})")
+        log.info("validation at step %d on the first %d utterances: %s", step, metrics.num_utterances,
+                 ", ".join(parts))
+        if self.writer is None:
+            return
+        if metrics.wer is not None:
+            self.writer.add_scalar(f"valid/{name}", metrics.wer, step)
+        if metrics.bleu is not None:
+            self.writer.add_scalar("valid/bleu", metrics.bleu, step)
+            if not self._bleu_signature_logged:
+                self.writer.add_text("valid/bleu_signature", metrics.bleu_signature, step)
+                self._bleu_signature_logged = True
+        for task, pairs in metrics.examples.items():
+            self.writer.add_text(f"valid/examples_{task}", examples_markdown(pairs), step)
 
     # ---------------------------------------------------------------------------------------- logging
 
@@ -780,7 +835,8 @@ def build_components(config: Config, dist_info: DistInfo) -> Components:
         )
 
     valid = loader(_require_path("data.valid_cuts", d.valid_cuts), False) if d.valid_cuts else None
-    return Components(model=model, train_loader=loader(train_path, d.shuffle), valid_loader=valid)
+    return Components(model=model, train_loader=loader(train_path, d.shuffle), valid_loader=valid,
+                      tokenizers={"asr": src_tok, "st": tgt_tok})
 
 
 def prepare_trainer(
@@ -809,7 +865,7 @@ def prepare_trainer(
     fix_random_seed(config.train.seed)
     parts = build(config, dist_info)
     trainer = Trainer(config, parts.model, parts.train_loader, parts.valid_loader, exp_dir,
-                      dist_info=dist_info, device=device, show_progress=show_progress)
+                      dist_info=dist_info, device=device, show_progress=show_progress, tokenizers=parts.tokenizers)
     path, ckpt = latest_checkpoint(exp_dir) if resume else (None, None)
     if ckpt is not None:
         trainer.load_state(ckpt, source=str(path))
