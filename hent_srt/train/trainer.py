@@ -310,7 +310,7 @@ class Trainer:
         train_loader, valid_loader: this rank's share of the data.
         exp_dir: where checkpoints, logs and TensorBoard go (written by rank 0 only).
         dist_info: this process's rank (default: a single process; a process group must already be joined
-            when world_size > 1).
+            when world_size > 1). The model is wrapped in DistributedDataParallel whenever a group is joined.
         device: where to train (default: the CPU).
         show_progress: show a tqdm bar (rank 0).
         tokenizers: task → tokenizer; with them (and a model with ``encode`` and ``heads``) each validation also
@@ -343,7 +343,8 @@ class Trainer:
         self._metric_subset: MetricSubset | None = None
         self.raw_model = model.to(device)
         self.model: nn.Module = self.raw_model
-        if dist_info.is_distributed:
+        group_joined = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if dist_info.is_distributed or group_joined:  # a group joined at world size 1 (gpu_check) is used too
             self.model = DistributedDataParallel(
                 self.raw_model,
                 device_ids=[device.index] if device.type == "cuda" else None,

@@ -61,3 +61,24 @@ def test_two_ranks_stay_identical_and_skip_together(tmp_path, monkeypatch):
         assert torch.equal(value, ranks[0]["model"][name]), name
         assert torch.equal(value, step1[name]), name  # step 3 was skipped too
     assert (exp_dir / "epoch-1.pt").is_file() and (exp_dir / "config.yaml").is_file()
+
+
+def test_a_group_joined_at_world_size_one_gets_the_ddp_wrapper(tmp_path, standins):
+    # what gpu_check's torchrun run does: one rank, a process group joined before the trainer is built
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from hent_srt.train.trainer import Trainer
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        trainer = Trainer(standins.tiny_config(), standins.TinyModel(), None, None, tmp_path / "exp")
+        assert isinstance(trainer.model, DistributedDataParallel) and trainer.model.module is trainer.raw_model
+        before = trainer.raw_model.out.weight.detach().clone()
+        trainer.state.batch_idx_train = 1
+        assert trainer.train_step(standins.collate(standins.make_utterances(2))) is not None
+        assert not torch.equal(before, trainer.raw_model.out.weight)
+    finally:
+        dist.destroy_process_group()
+    plain = Trainer(standins.tiny_config(), standins.TinyModel(), None, None, tmp_path / "exp2")
+    assert plain.model is plain.raw_model
