@@ -56,11 +56,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from hent_srt.data.loader import Batch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -126,31 +129,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # generated data
 
 
-@dataclass
-class SyntheticBatch:
-    """A batch with the fields of :class:`hent_srt.data.loader.Batch` (that module needs lhotse: not imported)."""
-
-    features: torch.Tensor
-    feature_lens: torch.Tensor
-    src_tokens: list[list[int]]
-    tgt_tokens: list[list[int]]
-    src_text: list[str]
-    tgt_text: list[str]
-    cut_ids: list[str]
-
-    def __len__(self) -> int:
-        return len(self.cut_ids)
-
-    def to(self, device: torch.device | str) -> SyntheticBatch:
-        return replace(self, features=self.features.to(device), feature_lens=self.feature_lens.to(device))
-
-    @property
-    def audio_seconds(self) -> float:
-        return float(self.feature_lens.sum()) * FRAME_SHIFT_S
+def audio_seconds(batch: Batch) -> float:
+    """Seconds of audio in a batch (its feature frames at 10 ms)."""
+    return float(batch.feature_lens.sum()) * FRAME_SHIFT_S
 
 
-def make_batch(seconds: float, vocab: tuple[int, int], g: torch.Generator, name: str) -> SyntheticBatch:
-    """Utterances of [2, 15] s (at most ``seconds`` in all), sorted longest first; random tokens 3..V-1."""
+def make_batch(seconds: float, vocab: tuple[int, int], g: torch.Generator, name: str) -> Batch:
+    """A loader :class:`~hent_srt.data.loader.Batch` of utterances of [2, 15] s (at most ``seconds`` in all), sorted
+    longest first, with random features and random tokens 3..V-1."""
+    from hent_srt.data.loader import Batch
+
     lengths = []
     while True:
         length = float(torch.empty(()).uniform_(2.0, min(15.0, seconds), generator=g))
@@ -166,19 +154,19 @@ def make_batch(seconds: float, vocab: tuple[int, int], g: torch.Generator, name:
         return [torch.randint(3, size, (max(1, int(n * FRAME_SHIFT_S * rate)),), generator=g).tolist() for n in frames]
 
     ids = [f"{name}-{b}" for b in range(len(frames))]
-    return SyntheticBatch(features, torch.tensor(frames), tokens(3.0, vocab[0]), tokens(2.5, vocab[1]),
-                          [""] * len(frames), [""] * len(frames), ids)
+    return Batch(features, torch.tensor(frames), tokens(3.0, vocab[0]), tokens(2.5, vocab[1]),
+                 [""] * len(frames), [""] * len(frames), ids)
 
 
 class SyntheticLoader:
     """The trainer's TrainLoader protocol over a fixed list of batches, cycled; records when each is asked for."""
 
-    def __init__(self, batches: list[SyntheticBatch], per_epoch: int, device: torch.device) -> None:
+    def __init__(self, batches: list[Batch], per_epoch: int, device: torch.device) -> None:
         self.batches, self.per_epoch, self.device = batches, per_epoch, device
         self.epoch, self.position = 0, 0
         self.requested_at: list[float] = []
 
-    def __iter__(self) -> Iterator[SyntheticBatch]:
+    def __iter__(self) -> Iterator[Batch]:
         while self.position < self.per_epoch:
             _sync(self.device)
             self.requested_at.append(time.perf_counter())
@@ -316,13 +304,13 @@ def build_model(config: Any, seed: int) -> torch.nn.Module:
     return build(config.model, config.loss)
 
 
-def training_batches(config: Any, seconds: float, seed: int, count: int = 5) -> list[SyntheticBatch]:
+def training_batches(config: Any, seconds: float, seed: int, count: int = 5) -> list[Batch]:
     g = torch.Generator().manual_seed(seed + 1)
     vocab = (config.model.asr_vocab_size, config.model.st_vocab_size)
     return [make_batch(seconds, vocab, g, f"train{i}") for i in range(count)]
 
 
-def count_flops(model: torch.nn.Module, batches: list[SyntheticBatch], device: torch.device,
+def count_flops(model: torch.nn.Module, batches: list[Batch], device: torch.device,
                 autocast: Callable[[], contextlib.AbstractContextManager]) -> list[float]:
     """Forward + backward FLOPs of each batch (FlopCounterMode), without an optimizer step."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -358,7 +346,7 @@ def peak_memory_gib(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "GiB process peak RSS"
 
 
-def train_check(args: argparse.Namespace, device: torch.device, amp: str, batches: list[SyntheticBatch],
+def train_check(args: argparse.Namespace, device: torch.device, amp: str, batches: list[Batch],
                 flops: list[float], peak: float | None) -> Row:
     from hent_srt.train.trainer import Trainer
 
@@ -383,7 +371,7 @@ def train_check(args: argparse.Namespace, device: torch.device, amp: str, batche
             else:
                 losses.append(values["loss"] / values["frames"])
             if step > warmup:
-                audio += batch.audio_seconds
+                audio += audio_seconds(batch)
                 model_flops += flops[(step - 1) % len(batches)]
         _sync(device)
         seconds = time.perf_counter() - start
@@ -437,7 +425,7 @@ def ddp_worker(args: argparse.Namespace) -> int:
     same = all(torch.equal(v.cpu(), ckpt["model"][k]) for k, v in trainer.raw_model.state_dict().items())
     times = loader.requested_at  # t_k: when step k asked for its batch; steps 2 .. N-1 lie between t_2 and t_N
     steady = len(times) - 2
-    audio = sum(batches[k % len(batches)].audio_seconds for k in range(1, steady + 1))
+    audio = sum(audio_seconds(batches[k % len(batches)]) for k in range(1, steady + 1))
     report.update(
         ddp=isinstance(trainer.model, DistributedDataParallel), steps=trainer.state.batch_idx_train,
         skipped=trainer.state.num_skipped_nonfinite + trainer.state.num_skipped_oom, checkpoint_matches=same,
@@ -574,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         peak, peak_source = peak_flops(device, args.peak_tflops)
         print(f"model FLOPs per training step (FlopCounterMode, forward + backward): "
               f"{sum(flops) / len(flops) / 1e12:.2f} TFLOP on average over {len(batches)} batches "
-              f"of {sum(b.audio_seconds for b in batches) / len(batches):.0f} s; peak: {peak_source}")
+              f"of {sum(audio_seconds(b) for b in batches) / len(batches):.0f} s; peak: {peak_source}")
         return [train_check(args, device, amp_name, batches, flops, peak) for amp_name in ("bf16", "fp16")]
 
     sections += [("train", training), ("ddp", lambda: [ddp_check(args)]), ("decode", lambda: decode_rows(args, device))]

@@ -33,9 +33,9 @@ def write_crafted() -> Callable[[Path, Path], None]:
     return _write_crafted
 
 
-@pytest.fixture
-def standins() -> ModuleType:
-    """``trainer_standins.py`` of this directory (imported once under its own name, as test_trainer does)."""
+def _load_standins() -> ModuleType:
+    """``trainer_standins.py`` of this directory, imported once under its own name (test_trainer.py reads it from
+    ``sys.modules``; spawned DDP workers import it by that name)."""
     name = "trainer_standins"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
@@ -43,3 +43,12 @@ def standins() -> ModuleType:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+_load_standins()
+
+
+@pytest.fixture
+def standins() -> ModuleType:
+    """The stand-in model, loader and configs of ``trainer_standins.py``."""
+    return _load_standins()

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import math
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -28,19 +25,7 @@ from hent_srt.train.trainer import (
     run_training,
 )
 
-
-def load_standins() -> ModuleType:
-    """``trainer_standins.py`` next to this file, imported once under its own name."""
-    name = "trainer_standins"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-standins = load_standins()
+standins = sys.modules["trainer_standins"]  # imported by conftest.py
 TinyBuild, TinyModel, collate = standins.TinyBuild, standins.TinyModel, standins.collate
 make_utterances, tiny_config = standins.make_utterances, standins.tiny_config
 
