@@ -188,7 +188,10 @@ class TrainConfig:
     average_period: int = 200
     log_interval: int = 50
     valid_interval: int = 3000
+    valid_metrics_num_utts: int = 50
+    valid_metrics_unit: str = "word"
     max_steps: int = 0
+    max_consecutive_skips: int = 20
     find_unused_parameters: bool = True
 
 

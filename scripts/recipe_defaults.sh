@@ -21,4 +21,5 @@ blank_penalties=1.0  # ST blank penalty; a comma list sweeps it
 export_streaming=false  # stage 6: also export model-streaming.pt (needs a causal conf, e.g. recipes/hent_srt_streaming.yaml)
 verify_num=20        # stage 6: test utterances on which every export must reproduce PyTorch's greedy hypotheses
 pretrain_model=asr_pretrain  # stage-3 conf name; a streaming system pretrains a causal encoder (conf/<name>.yaml)
+init_checkpoint=best  # stage 4 starts from stage 3's best-valid-loss.pt (best, as published), last epoch (last) or averaged model (averaged)
 decode_streaming=false  # stage 5: decode chunk by chunk (causal confs), with latency

@@ -138,15 +138,40 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     ${extra_train_args[@]+"${extra_train_args[@]}"}
 fi
 
+# Stage 4 starts from the stage-3 model chosen by init_checkpoint [best]: best (best-valid-loss.pt, the epoch
+# with the lowest validation loss, as published), last (the last epoch-N.pt) or averaged (stage 3's averaged
+# model over its last epochs, made as stage 5 makes it: avg epochs, at most N - 1, with --use-averaged-model).
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   training_inputs 4
   init_epoch=$(last_epoch "$exp/$pretrain")
   if [ -z "$init_epoch" ]; then die "stage 4 needs a stage-3 checkpoint (epoch-N.pt) in $exp/$pretrain: run stage 3 first (--stage 3)"; fi
   require_musan_fbank 4
+  case "${init_checkpoint:-best}" in
+    best)
+      init_from=$exp/$pretrain/best-valid-loss.pt
+      if ! [ -f "$init_from" ]; then
+        die "no $init_from (stage 3 ran without validation data?): rerun stage 3 with a dev set, or pass" \
+          "--init-checkpoint last"
+      fi ;;
+    last)
+      init_from=$exp/$pretrain/epoch-$init_epoch.pt ;;
+    averaged)
+      init_avg=${avg:-0}
+      if [ "$init_avg" -le 0 ] || [ "$init_avg" -ge "$init_epoch" ]; then init_avg=$(( init_epoch - 1 )); fi
+      init_from=$exp/$pretrain/averaged-$init_epoch-$init_avg.pt
+      if [ "$init_avg" -ge 1 ]; then
+        avg_args=(--epoch "$init_epoch" --avg "$init_avg" --use-averaged-model)
+      else
+        avg_args=(--epoch "$init_epoch" --avg 1)
+      fi
+      [ -f "$init_from" ] || hent-srt average --exp-dir "$exp/$pretrain" "${avg_args[@]}" --out "$init_from" ;;
+    *)
+      die "--init-checkpoint ${init_checkpoint}: choose best, last or averaged" ;;
+  esac
   for model in ${finetune_models:-hent_srt}; do
-    log "stage 4: multitask ASR + ST fine-tuning of $model from $exp/$pretrain/epoch-$init_epoch.pt"
+    log "stage 4: multitask ASR + ST fine-tuning of $model from $init_from"
     "${train_cmd[@]}" --config "conf/$model.yaml" --exp-dir "$exp/$model" --resume \
-      --init-from "$exp/$pretrain/epoch-$init_epoch.pt" "${data_args[@]}" \
+      --init-from "$init_from" "${data_args[@]}" \
       ${extra_train_args[@]+"${extra_train_args[@]}"}
   done
 fi

@@ -1,7 +1,7 @@
 """Transducer and CTC losses (pure PyTorch; k2's recursion is used when importable, see mutual_information)."""
 
 from hent_srt.loss.ctc import cr_ctc_consistency, ctc_loss
-from hent_srt.loss.mutual_information import mutual_information_recursion
+from hent_srt.loss.mutual_information import NonFiniteError, mutual_information_recursion
 from hent_srt.loss.rnnt import (
     do_rnnt_pruning,
     get_rnnt_logprobs,
@@ -16,6 +16,7 @@ from hent_srt.loss.rnnt import (
 )
 
 __all__ = [
+    "NonFiniteError",
     "cr_ctc_consistency",
     "ctc_loss",
     "do_rnnt_pruning",

@@ -55,11 +55,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["BACKEND_ENV", "mutual_information_recursion", "selected_backend"]
+__all__ = ["BACKEND_ENV", "NonFiniteError", "mutual_information_recursion", "selected_backend"]
 
 BACKEND_ENV = "HENT_SRT_RNNT_BACKEND"
 _BACKENDS = ("torch", "k2", "auto")
 _NEG_INF = float("-inf")
+
+
+class NonFiniteError(ValueError):
+    """A loss input holds NaN or inf: a diverged network (or bad features), not a wrong call.
+
+    A ValueError for direct callers; the trainer catches this type and skips the batch."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -140,7 +146,7 @@ def _validate(px: Tensor, py: Tensor, boundary: Tensor | None) -> tuple[Tensor |
                          f"got px {tuple(px.shape)}")
     for name, x in (("px", px), ("py", py)):
         if x.numel() and not bool((x < float("inf")).all()):
-            raise ValueError(f"{name} contains NaN or +inf: check the logits that produced it")
+            raise NonFiniteError(f"{name} contains NaN or +inf: check the logits that produced it")
     regular = T1 == T + 1
     if boundary is None:
         return None, _Bounds((0,) * B, (0,) * B, (S,) * B, (T,) * B, regular)

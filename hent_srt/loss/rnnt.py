@@ -37,7 +37,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from hent_srt.loss.mutual_information import mutual_information_recursion
+from hent_srt.loss.mutual_information import NonFiniteError, mutual_information_recursion
 
 __all__ = [
     "do_rnnt_pruning",
@@ -75,7 +75,7 @@ def _check_float(name: str, x: Tensor, ndim: int) -> None:
 
 def _check_finite(name: str, x: Tensor) -> None:
     if x.numel() and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf: check the network outputs (learning rate, fp16 overflow)")
+        raise NonFiniteError(f"{name} contains NaN or inf: check the network outputs (learning rate, fp16 overflow)")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

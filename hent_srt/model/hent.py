@@ -18,7 +18,7 @@ Loss per task t (all sums over utterances, float32, autocast off)::
     s_simple(n) = 1 - (1 - simple_loss_scale) · min(n / warm_step, 1),   s_pruned(n) = 0.1 + 0.9 · min(n / warm_step, 1)
     L = Σ_t scale_t · L_t
 
-with n the model's batch count (set by the trainer with :func:`hent_srt.model.scaling.set_batch_count`).
+with n the raw training step (``train_step``, set by the trainer; see :meth:`HentSrt.loss_scales`).
 simple_t is the smoothed RNN-T loss (lm_only_scale = ``lm_scale``, am_only_scale = ``am_scale``) whose arc
 occupancies give the prune ranges (width ``prune_range_<task>``, each task its own); pruned_t is the pruned RNN-T
 loss on the joiner. With CR-CTC every utterance appears twice (:mod:`hent_srt.model.augment`); the transducer and
@@ -345,8 +345,14 @@ class HentSrt(nn.Module):
         return ctc, cr, dropped
 
     def loss_scales(self) -> tuple[float, float]:
-        """(simple, pruned) warm-up scales at the current batch count."""
-        progress = min(self.batch_count / max(self.loss_cfg.warm_step, 1), 1.0)
+        """(simple, pruned) warm-up scales at training step n = ``self.train_step``.
+
+        n counts raw optimizer steps (icefall's ``batch_idx_train``), set by the trainer before every step; the
+        Zipformer schedules read the batch count adjusted by max_duration x world_size / ref_duration instead.
+        A model that was never trained has n = 0.
+        """
+        step = getattr(self, "train_step", 0)
+        progress = min(step / max(self.loss_cfg.warm_step, 1), 1.0)
         return 1.0 - (1.0 - self.loss_cfg.simple_loss_scale) * progress, 0.1 + 0.9 * progress
 
     def forward(

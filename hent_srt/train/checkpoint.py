@@ -6,7 +6,13 @@ A checkpoint is a dict written with ``torch.save``.  The keys these utilities re
 - ``"model_avg"``: the running average of the model (see ``update_averaged_model``), float64;
 - ``"batch_idx_train"``: number of optimizer steps taken when the checkpoint was written.
 
-The trainer may add anything else (optimizer, scheduler, sampler, RNG states, config ...).
+The trainer may add anything else (optimizer, scheduler, sampler, RNG states, config ...), as long as it is
+made of tensors and plain values: dicts, lists, tuples and sets of str, bytes, int, float, bool, complex,
+None, torch dtypes, devices and sizes.  ``save_checkpoint`` refuses anything else, naming the entry, and
+``load_checkpoint`` reads with ``torch.load(weights_only=True)``, which cannot run code from the file: a file
+holding any other pickled object is refused with a message naming it.  Files written before checkpoints were
+plain hold one kind of object more, numpy's uint32 random-state array; they are read with exactly that type
+allowed (:data:`LEGACY_NUMPY_GLOBALS`, array reconstruction only, no code).
 File names in an experiment directory: ``epoch-N.pt`` (end of epoch N, from 1) and ``checkpoint-K.pt``
 (after K steps).  Every file is written atomically: to a temporary name in the same directory, then
 renamed over the target, so a crash never leaves a truncated checkpoint behind.
@@ -14,14 +20,18 @@ renamed over the target, so a crash never leaves a truncated checkpoint behind.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import copy
 import os
+import pickle
 import re
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
@@ -31,18 +41,64 @@ PathLike = str | os.PathLike
 _PATTERNS = {"epoch": re.compile(r"^epoch-(\d+)\.pt$"), "step": re.compile(r"^checkpoint-(\d+)\.pt$")}
 
 
+def _legacy_numpy_globals() -> list[Any]:
+    """What numpy's legacy random state (an MT19937 uint32 key array) needs to be rebuilt, under the names
+    numpy 2 and numpy 1 pickle it with; none of it runs code: it makes an empty array and fills it with bytes."""
+    core = getattr(np, "_core", None) or np.core
+    reconstruct = core.multiarray._reconstruct
+    other_name = ("numpy.core" if core.__name__ == "numpy._core" else "numpy._core") + ".multiarray._reconstruct"
+    found: list[Any] = [np.ndarray, np.dtype, reconstruct, (reconstruct, other_name)]
+    if hasattr(np, "dtypes"):  # numpy >= 1.25 pickles a dtype through its class
+        found.append(np.dtypes.UInt32DType)
+    return found
+
+
+LEGACY_NUMPY_GLOBALS = _legacy_numpy_globals()
+
+_PLAIN_LEAVES = (str, bytes, int, float, bool, complex, type(None), torch.dtype, torch.device, torch.Size)
+_PLAIN_MAPPINGS = (dict, collections.OrderedDict)
+_PLAIN_SEQUENCES = (list, tuple, set)
+
+
 class CheckpointError(ValueError):
-    """A checkpoint file exists but cannot be used (corrupt, truncated, or missing a needed entry)."""
+    """A checkpoint file exists but cannot be used (corrupt, truncated, unsafe, or missing a needed entry)."""
+
+
+def check_plain(value: Any, where: str = "state") -> None:
+    """Raise ValueError naming the first entry of ``value`` that is not a tensor or a plain value.
+
+    Plain: see the module docstring; exact types only (a numpy float64 is a float subclass, but pickles as a
+    numpy object that ``weights_only`` loading refuses).
+    """
+    kind = type(value)
+    if isinstance(value, torch.Tensor) or kind in _PLAIN_LEAVES:
+        return
+    if kind in _PLAIN_MAPPINGS:
+        for key, item in value.items():
+            check_plain(key, f"{where} (key {key!r})")
+            check_plain(item, f"{where}[{key!r}]")
+        return
+    if kind in _PLAIN_SEQUENCES:
+        for i, item in enumerate(value):
+            check_plain(item, f"{where}[{i}]")
+        return
+    raise ValueError(
+        f"{where} is a {kind.__module__}.{kind.__qualname__}: checkpoints hold tensors and plain Python values "
+        "only (dict, list, tuple, str, int, float, bool, None); convert it (e.g. torch.from_numpy, .item(), "
+        "dataclasses.asdict) before saving"
+    )
 
 
 def save_checkpoint(path: PathLike, **state: Any) -> Path:
-    """Write ``state`` (a dict of picklable values) to ``path`` atomically; return the path.
+    """Write ``state`` (tensors and plain values, see :func:`check_plain`) to ``path`` atomically; return it.
 
     The parent directory is created if needed.  If writing fails part-way, the temporary file is
     removed and an existing file at ``path`` is left untouched.
     """
     if not state:
         raise ValueError("state: nothing to save; pass entries such as model=model.state_dict()")
+    for key, value in state.items():
+        check_plain(value, key)
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"path: {path} is a directory; give a file name such as {path}/epoch-1.pt")
@@ -60,16 +116,20 @@ def save_checkpoint(path: PathLike, **state: Any) -> Path:
     return path
 
 
-def load_checkpoint(
-    path: PathLike, map_location: Any = "cpu", weights_only: bool = False, mmap: bool = False
-) -> dict[str, Any]:
-    """Read a checkpoint dict written by ``save_checkpoint``.
+def _allowing(extra_globals: list[Any]) -> contextlib.AbstractContextManager:
+    """``torch.serialization.safe_globals`` (torch >= 2.5); without it, nothing beyond the defaults is allowed."""
+    allow = getattr(torch.serialization, "safe_globals", None)
+    return allow(extra_globals) if allow is not None else contextlib.nullcontext()
 
-    ``weights_only=False`` (default) allows any pickled Python object, as trainer checkpoints hold
-    RNG states and configs: only load files you trust.  ``mmap=True`` maps tensor data lazily from
-    the file instead of reading it (cheap when only small entries are needed).  Raises
+
+def load_checkpoint(path: PathLike, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint dict written by ``save_checkpoint``, safely (``torch.load(weights_only=True)``).
+
+    Tensors and plain values only (plus the legacy numpy random state, see the module docstring): a file
+    that pickles any other object is refused, since unpickling it could run code.  ``mmap=True`` maps tensor
+    data lazily from the file instead of reading it (cheap when only small entries are needed).  Raises
     ``FileNotFoundError`` naming the file when it is missing and ``CheckpointError`` when it is
-    unreadable or not a dict.
+    refused, unreadable or not a dict.
     """
     path = Path(path)
     if not path.exists():
@@ -79,7 +139,20 @@ def load_checkpoint(
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is not a regular file")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=weights_only, mmap=mmap)
+        with _allowing(LEGACY_NUMPY_GLOBALS):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        if "weights only load failed" not in str(e).lower():
+            raise CheckpointError(f"checkpoint {path} is unreadable ({e}); it may be truncated or corrupt: "
+                                  "delete it and use an earlier one") from e
+        found = re.search(r"GLOBAL (\S+)|got <class '([^']+)'>", str(e))
+        what = next((g for g in found.groups() if g), "") if found else ""
+        raise CheckpointError(
+            f"checkpoint {path} refused: it pickles a Python object{f' ({what})' if what else ''} that is "
+            "neither a tensor nor a plain value, and loading it could run code from the file. Checkpoints "
+            "written by hent-srt hold tensors and plain values only, so this file comes from elsewhere or was "
+            "altered; if you trust its source, re-save just its tensors (e.g. {'model': state_dict}) and use that"
+        ) from None
     except Exception as e:  # torch.load raises many types for damaged files
         raise CheckpointError(
             f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); it may be truncated or "

@@ -5,19 +5,25 @@
 
 One optimizer step per batch (``batch_idx_train`` counts batches, skipped ones included, as icefall)::
 
-    n_model = batch_idx_train * max_duration * world_size / ref_duration      (the model's schedules)
+    n_model = batch_idx_train * max_duration * world_size / ref_duration      (the Zipformer schedules)
+    train_step = batch_idx_train                                              (the model's loss warm-up)
     lr      = Eden(batch_idx_train, epoch - 1)                                  (ScaledAdam's learning rate)
     loss    = sum over utterances of the model's loss; reported per (encoder) frame
 
-A batch whose loss is not finite on any rank, or that runs out of CUDA memory, is skipped on every rank (no
-optimizer step) and counted. Every ``average_period`` steps rank 0 folds the model into a float64 running
-average. Files in DIR: ``config.yaml`` and ``env.json`` (resolved config, git commit, package versions,
-command line), ``checkpoint-K.pt`` every ``save_every_n`` steps (the last ``keep_last_k`` kept) and when
-``max_steps`` stops the run, ``epoch-N.pt`` after epoch N, ``best-valid-loss.pt``, ``train.log`` and
-``tensorboard/``. ``--resume`` continues from the newest checkpoint exactly: model, optimizer, scheduler,
-grad scaler, averaged model, counters, and per rank the data loader's position and the python/numpy/torch
-random states. Data loading is kept out of the training random streams (it runs under ``fork_rng``), and
-so is validation, so a resumed run draws the same dropout masks as an uninterrupted one.
+A batch whose loss is not finite on any rank (or whose loss inputs are: :class:`hent_srt.loss.NonFiniteError`),
+or that runs out of CUDA memory, is skipped on every rank (no optimizer step), logged with its cut ids and counted
+(``train/skipped_nonfinite``, ``train/skipped_oom`` in TensorBoard); ``train.max_consecutive_skips`` skips in a
+row stop the run (exit status 3), and an epoch without a batch is an error (exit status 2). Every
+``average_period`` steps rank 0 folds the model into a float64 running average. Files in DIR: ``config.yaml``
+and ``env.json`` (resolved config, git commit, package versions, command line), ``checkpoint-K.pt`` every
+``save_every_n`` steps (the last ``keep_last_k`` kept) and when ``max_steps`` stops the run, ``epoch-N.pt`` after
+epoch N, ``best-valid-loss.pt`` (a copy of the epoch-N.pt whose end-of-epoch validation loss is the lowest;
+validations between epoch ends are logged only), ``train.log`` and ``tensorboard/``. ``--resume`` continues from
+the newest checkpoint exactly: model, optimizer, scheduler, grad scaler, averaged model, counters, and per rank
+the data loader's position and the python/numpy/torch random states. Checkpoints hold tensors and plain values
+only (numpy's random state as a tensor) and are read with ``torch.load(weights_only=True)``
+(:mod:`hent_srt.train.checkpoint`). Data loading is kept out of the training random streams (it runs under
+``fork_rng``), and so is validation, so a resumed run draws the same dropout masks as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from hent_srt.config import Config, config_to_dict, load_config
+from hent_srt.loss import NonFiniteError
 from hent_srt.model.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
 from hent_srt.model.scaling import set_batch_count
 from hent_srt.model.weights import read_weights
@@ -67,14 +74,24 @@ from hent_srt.train.distributed import (
     setup_distributed,
 )
 from hent_srt.train.env_info import write_experiment_info
+from hent_srt.train.valid_metrics import (
+    MetricSubset,
+    compute_valid_metrics,
+    examples_markdown,
+    supports_metrics,
+    take_subset,
+)
 
 __all__ = [
     "AMP_CHOICES",
+    "EXIT_DIVERGED",
+    "EXIT_USER_ERROR",
     "AmpSettings",
     "Components",
     "LossTracker",
     "TrainState",
     "Trainer",
+    "TrainingStopped",
     "add_arguments",
     "build_components",
     "fix_random_seed",
@@ -88,10 +105,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "none")
-# Counts among the model's outputs (plus the trainer's "audio_seconds"); every other entry of the model's
-# output dict is a loss summed over utterances.
-COUNT_KEYS = ("frames", "utterances", "ctc_dropped", "audio_seconds")
+# Counts among the model's outputs (plus the trainer's "audio_seconds" and "skipped_nonfinite"); every other
+# entry of the model's output dict is a loss summed over utterances.
+COUNT_KEYS = ("frames", "utterances", "ctc_dropped", "audio_seconds", "skipped_nonfinite")
 FRAME_SHIFT_S = 0.01  # fbank frame shift: feature_lens * FRAME_SHIFT_S is seconds of audio
+EXIT_USER_ERROR = 2  # `hent-srt train` exit status: bad input or settings (message on stderr)
+EXIT_DIVERGED = 3  # `hent-srt train` exit status: stopped after train.max_consecutive_skips skipped batches
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -137,8 +156,24 @@ def fix_random_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _numpy_rng_state() -> dict[str, Any]:
+    """numpy's global MT19937 state as plain values and an int64 tensor (``np.random.get_state()`` holds an array)."""
+    name, key, pos, has_gauss, cached_gaussian = np.random.get_state()
+    return {"bit_generator": str(name), "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)}
+
+
+def _set_numpy_rng_state(state: Mapping[str, Any] | tuple) -> None:
+    """Inverse of :func:`_numpy_rng_state`; also takes numpy's own tuple (checkpoints written before it)."""
+    if isinstance(state, Mapping):
+        state = (state["bit_generator"], state["key"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
+                 state["cached_gaussian"])
+    np.random.set_state(state)
+
+
 def _rng_state(device: torch.device) -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every random state a step draws from, as tensors and plain values (python's is a tuple of ints)."""
+    state = {"python": random.getstate(), "numpy": _numpy_rng_state(), "torch": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -146,7 +181,7 @@ def _rng_state(device: torch.device) -> dict[str, Any]:
 
 def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    _set_numpy_rng_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
@@ -157,7 +192,8 @@ class TrainState:
     """Counters saved in every checkpoint.
 
     ``epoch`` is the (1-based) epoch in progress, or the next one when ``batches_in_epoch`` is 0;
-    ``batch_idx_train`` counts batches since the start of training (skipped ones included).
+    ``batch_idx_train`` counts batches since the start of training (skipped ones included);
+    ``best_valid_loss`` is the lowest end-of-epoch validation loss, reached at step ``best_valid_step``.
     """
 
     epoch: int = 1
@@ -167,6 +203,7 @@ class TrainState:
     best_valid_step: int = 0
     num_skipped_nonfinite: int = 0
     num_skipped_oom: int = 0
+    consecutive_skipped: int = 0
 
 
 class LossTracker:
@@ -214,6 +251,16 @@ class Components:
     train_loader: TrainLoader
     valid_loader: Iterable[Any] | None
     model_inputs: Callable[[Any], tuple[Any, ...]] = whole_batch
+    tokenizers: Mapping[str, Any] | None = None  # task → tokenizer (``decode(ids)``), for the validation metrics
+
+
+class TrainingStopped(RuntimeError):
+    """Training cannot go on: the message says why and what to do; ``hent-srt train`` exits with ``exit_status``
+    (:data:`EXIT_USER_ERROR` for data to fix, :data:`EXIT_DIVERGED` after too many skipped batches in a row)."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def _check_train_config(config: Config) -> None:
@@ -228,6 +275,12 @@ def _check_train_config(config: Config) -> None:
             raise ValueError(f"{name}={value}: must be >= 1")
     if t.max_steps < 0:
         raise ValueError(f"train.max_steps={t.max_steps}: must be >= 0 (0: no limit)")
+    if t.valid_metrics_num_utts < 0:
+        raise ValueError(f"train.valid_metrics_num_utts={t.valid_metrics_num_utts}: must be >= 0 (0: no metrics)")
+    if t.valid_metrics_unit not in ("word", "char"):
+        raise ValueError(f"train.valid_metrics_unit={t.valid_metrics_unit!r}: choose word (WER) or char (CER)")
+    if t.max_consecutive_skips < 0:
+        raise ValueError(f"train.max_consecutive_skips={t.max_consecutive_skips}: must be >= 0 (0: no limit)")
     if not t.ref_duration > 0:
         raise ValueError(f"train.ref_duration={t.ref_duration}: must be > 0 seconds (icefall: 600)")
     if not config.data.max_duration > 0:
@@ -255,7 +308,8 @@ class Trainer:
 
     The model's ``forward(*model_inputs(batch))`` returns a dict with "loss" (a float32 scalar summed over the utterances,
     the only entry with a graph), any named loss terms (detached scalars, also sums) and the counts
-    "frames" and "utterances"; schedules inside the model read the batch count set by ``set_batch_count``.
+    "frames" and "utterances"; schedules inside the model read the batch count set by ``set_batch_count``
+    and the raw step count in the attribute ``train_step``.
     Batches have ``.to(device)``, ``feature_lens`` (B,) int64 and ``cut_ids``. The training loader follows
     :class:`TrainLoader`; the validation loader is any iterable of batches (or None).
 
@@ -265,10 +319,12 @@ class Trainer:
         train_loader, valid_loader: this rank's share of the data.
         exp_dir: where checkpoints, logs and TensorBoard go (written by rank 0 only).
         dist_info: this process's rank (default: a single process; a process group must already be joined
-            when world_size > 1).
+            when world_size > 1). The model is wrapped in DistributedDataParallel whenever a group is joined.
         device: where to train (default: the CPU).
         show_progress: show a tqdm bar (rank 0).
         model_inputs: batch → positional arguments of the model's forward (default: the batch itself).
+        tokenizers: task → tokenizer; with them (and a model with ``encode`` and ``heads``) each validation also
+            reports greedy WER / BLEU on a fixed subset (:mod:`hent_srt.train.valid_metrics`, rank 0).
     """
 
     def __init__(
@@ -282,6 +338,7 @@ class Trainer:
         device: torch.device | None = None,
         show_progress: bool = True,
         model_inputs: Callable[[Any], tuple[Any, ...]] = whole_batch,
+        tokenizers: Mapping[str, Any] | None = None,
     ) -> None:
         _check_train_config(config)
         dist_info = dist_info or DistInfo()
@@ -294,9 +351,12 @@ class Trainer:
         self.train_loader = train_loader
         self.valid_loader = valid_loader
         self.model_inputs = model_inputs
+        self.tokenizers = dict(tokenizers or {})
+        self._metric_subset: MetricSubset | None = None
         self.raw_model = model.to(device)
         self.model: nn.Module = self.raw_model
-        if dist_info.is_distributed:
+        group_joined = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if dist_info.is_distributed or group_joined:  # a group joined at world size 1 (gpu_check) is used too
             self.model = DistributedDataParallel(
                 self.raw_model,
                 device_ids=[device.index] if device.type == "cuda" else None,
@@ -314,6 +374,8 @@ class Trainer:
         self.state = TrainState()
         self._resumed_rank_state: dict[str, Any] | None = None
         self._last_step_checkpoint = -1
+        self._last_validation = (-1, math.nan)  # (step, loss) of the newest validation
+        self._bleu_signature_logged = False
         self.writer: Any = None
 
     # ---------------------------------------------------------------------------------------- set-up
@@ -433,6 +495,11 @@ class Trainer:
         cfg = self.config
         return self.state.batch_idx_train * cfg.data.max_duration * self.dist.world_size / cfg.train.ref_duration
 
+    def _set_schedule_position(self) -> None:
+        """Zipformer schedules at :meth:`adjusted_batch_count`; the loss warm-up (``train_step``) at the raw step."""
+        set_batch_count(self.raw_model, self.adjusted_batch_count())
+        self.raw_model.train_step = self.state.batch_idx_train
+
     def _begin_epoch(self) -> Iterator[Any]:
         epoch = self.state.epoch
         self.scheduler.step_epoch(epoch - 1)
@@ -496,15 +563,29 @@ class Trainer:
             self._save_step_checkpoint()
 
     def _end_epoch(self) -> None:
-        """Validate (unless just done), move to the next epoch and write ``epoch-N.pt``."""
+        """Validate (unless just done), move to the next epoch and write ``epoch-N.pt``.
+
+        An epoch without a single batch raises :class:`TrainingStopped` (exit status 2), before any file."""
         finished = self.state.epoch
         step = self.state.batch_idx_train
-        if self.valid_loader is None:
-            improved = False
-        elif step % self.config.train.valid_interval == 0:  # validated after this very step
-            improved = self.state.best_valid_step == step
-        else:
-            improved = self.validate()
+        if self.state.batches_in_epoch == 0:
+            where = "on at least one process " if self.dist.is_distributed else ""
+            message = (
+                f"epoch {finished}: the training data gave no batch {where}(0 steps): every cut of data.train_cuts "
+                "was filtered out, or the manifest is empty. The filter_cuts line above says why cuts were dropped; "
+                "check data.min_utterance_duration / data.max_utterance_duration and that the transcripts fit the "
+                "encoder frames" + (", and that there are at least as many cuts as processes" if where else "")
+            )
+            log.error("%s", message)
+            raise TrainingStopped(message, exit_status=EXIT_USER_ERROR)
+        improved = False
+        if self.valid_loader is not None:
+            validated_step, loss = self._last_validation
+            if validated_step != step:
+                loss = self.validate()
+            improved = loss < self.state.best_valid_loss
+            if improved:
+                self.state.best_valid_loss, self.state.best_valid_step = loss, step
         self.state.epoch += 1
         self.state.batches_in_epoch = 0
         path = self.save(f"epoch-{finished}.pt")
@@ -539,6 +620,10 @@ class Trainer:
                       "(lower data.max_duration if it happens often)",
                       self.state.batch_idx_train, self._describe(batch))
             return None, {}, "oom"
+        except NonFiniteError as err:  # raised by the loss before it could return a non-finite value
+            log.warning("non-finite values in the model at step %d on %s (%s); skipping this batch",
+                        self.state.batch_idx_train, self._describe(batch), err)
+            return None, {}, "nonfinite"
         values = dict(zip(keys, stacked.tolist()))
         if not math.isfinite(values["loss"]):
             log.warning("non-finite loss %s at step %d on %s; skipping this batch",
@@ -547,18 +632,36 @@ class Trainer:
         return out["loss"], values, ""
 
     def _skip(self, failures: torch.Tensor) -> None:
-        """Count a batch skipped on every rank; ``failures`` = number of ranks with [nonfinite, oom]."""
+        """Count a batch skipped on every rank; ``failures`` = number of ranks with [nonfinite, oom].
+
+        Raises :class:`TrainingStopped` (exit status 3) after ``train.max_consecutive_skips`` skips in a row."""
         self.optimizer.zero_grad(set_to_none=True)
         if failures[0] > 0:
             self.state.num_skipped_nonfinite += 1
         else:
             self.state.num_skipped_oom += 1
+        self.state.consecutive_skipped += 1
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+        limit = self.config.train.max_consecutive_skips
+        if limit > 0 and self.state.consecutive_skipped >= limit:
+            newest = [p.name for kind in ("step", "epoch") for p in find_checkpoints(self.exp_dir, kind)[-1:]]
+            kept = f"its checkpoints are kept (newest: {', '.join(newest)})" if newest else "it has no checkpoint yet"
+            message = (
+                f"training stopped at step {self.state.batch_idx_train}: the last {self.state.consecutive_skipped} "
+                f"batches were all skipped (train.max_consecutive_skips={limit}; in this run "
+                f"{self.state.num_skipped_nonfinite} had non-finite values, {self.state.num_skipped_oom} ran out of "
+                "CUDA memory; the warnings above name their cuts). The model has diverged or the data is broken; the "
+                f"weights are those of the last good step and in {self.exp_dir} {kept}. Resume from a checkpoint with "
+                "--resume and a lower optim.base_lr (or train.amp=bf16 instead of fp16), lower data.max_duration "
+                "for out-of-memory batches, or remove the cuts named above"
+            )
+            log.error("%s", message)
+            raise TrainingStopped(message, exit_status=EXIT_DIVERGED)
 
     def train_step(self, batch: Any) -> dict[str, float] | None:
         """Forward, backward and one optimizer step; returns the model's outputs as floats, None if skipped."""
-        set_batch_count(self.raw_model, self.adjusted_batch_count())
+        self._set_schedule_position()
         batch = batch.to(self.device)
         loss, values, failure = self._forward(batch)
         failures = torch.tensor([failure == "nonfinite", failure == "oom"], dtype=torch.int64, device=self.device)
@@ -580,6 +683,7 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self._maybe_grow_grad_scale()
+        self.state.consecutive_skipped = 0
         return values
 
     def _maybe_grow_grad_scale(self) -> None:
@@ -599,31 +703,74 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------- validation
 
-    def validate(self) -> bool:
-        """Validation losses over all ranks, logged; returns True (and records it) if the loss is the best."""
+    def validate(self) -> float:
+        """Validation loss per frame over all ranks (every term logged and in TensorBoard); nan without data.
+
+        A batch with non-finite values (:class:`NonFiniteError`) is left out of the logged terms and counted
+        (``valid/skipped_nonfinite``); the returned loss is then nan, so that validation is never the best."""
         if self.valid_loader is None:
-            return False
+            return math.nan
         self.raw_model.eval()
         tracker = LossTracker()
         with torch.no_grad(), self._fork_rng(), self._autocast():
             for batch in self.valid_loader:
-                out = self.raw_model(*self.model_inputs(batch.to(self.device)))
+                try:
+                    out = self.raw_model(*self.model_inputs(batch.to(self.device)))
+                except NonFiniteError as err:
+                    log.warning("validation at step %d: non-finite values on %s (%s); batch left out",
+                                self.state.batch_idx_train, self._describe(batch), err)
+                    tracker.add({"skipped_nonfinite": 1.0})
+                    continue
                 tracker.add({k: float(v) for k, v in out.items()})
         self.raw_model.train()
         merged = LossTracker()
         for sums in all_gather_objects(tracker.sums):
             merged.add(sums)
         losses = merged.per_frame()
-        loss = losses.get("loss", math.nan)
+        loss = losses.get("loss", math.nan) if not losses.get("skipped_nonfinite") else math.nan
         if self.writer is not None:
             for key, value in losses.items():
                 self.writer.add_scalar(f"valid/{key}", value, self.state.batch_idx_train)
         log.info("validation at step %d: %s", self.state.batch_idx_train, _format(losses))
-        if loss < self.state.best_valid_loss:
-            self.state.best_valid_loss = loss
-            self.state.best_valid_step = self.state.batch_idx_train
-            return True
-        return False
+        self._last_validation = (self.state.batch_idx_train, loss)
+        if self.dist.is_main and self.config.train.valid_metrics_num_utts > 0:
+            self._report_valid_metrics()
+        return loss
+
+    def _report_valid_metrics(self) -> None:
+        """Greedy WER / BLEU and example pairs on the fixed subset, in the log and TensorBoard (rank 0)."""
+        if not supports_metrics(self.raw_model) or not any(self.tokenizers.get(t) for t in self.raw_model.heads):
+            return
+        cfg = self.config
+        blank_penalties = {"asr": cfg.decode.blank_penalty_asr, "st": cfg.decode.blank_penalty_st}
+        step = self.state.batch_idx_train
+        self.raw_model.eval()
+        with self._fork_rng(), self._autocast():
+            if self._metric_subset is None:
+                self._metric_subset = take_subset(self.valid_loader, cfg.train.valid_metrics_num_utts)
+            metrics = compute_valid_metrics(self.raw_model, self._metric_subset, self.tokenizers, self.device,
+                                            cfg.train.valid_metrics_unit, blank_penalties,
+                                            cfg.decode.max_sym_per_frame)
+        self.raw_model.train()
+        name = "wer" if metrics.unit == "word" else "cer"
+        parts = []
+        if metrics.wer is not None:
+            parts.append(f"greedy {name.upper()} {metrics.wer:.2f}")
+        if metrics.bleu is not None:
+            parts.append(f"greedy BLEU {metrics.bleu:.2f} ({metrics.bleu_signature})")
+        log.info("validation at step %d on the first %d utterances: %s", step, metrics.num_utterances,
+                 ", ".join(parts))
+        if self.writer is None:
+            return
+        if metrics.wer is not None:
+            self.writer.add_scalar(f"valid/{name}", metrics.wer, step)
+        if metrics.bleu is not None:
+            self.writer.add_scalar("valid/bleu", metrics.bleu, step)
+            if not self._bleu_signature_logged:
+                self.writer.add_text("valid/bleu_signature", metrics.bleu_signature, step)
+                self._bleu_signature_logged = True
+        for task, pairs in metrics.examples.items():
+            self.writer.add_text(f"valid/examples_{task}", examples_markdown(pairs), step)
 
     # ---------------------------------------------------------------------------------------- logging
 
@@ -739,7 +886,7 @@ def build_components(config: Config, dist_info: DistInfo) -> Components:
 
     valid = loader(valid_path, False, None) if valid_path is not None else None
     return Components(model=model, train_loader=loader(train_path, d.shuffle, augmentation), valid_loader=valid,
-                      model_inputs=hent_srt_inputs)
+                      model_inputs=hent_srt_inputs, tokenizers={"asr": src_tok, "st": tgt_tok})
 
 
 def prepare_trainer(
@@ -770,7 +917,7 @@ def prepare_trainer(
     parts = build(config, dist_info)
     trainer = Trainer(config, parts.model, parts.train_loader, parts.valid_loader, exp_dir,
                       dist_info=dist_info, device=device, show_progress=show_progress,
-                      model_inputs=parts.model_inputs)
+                      model_inputs=parts.model_inputs, tokenizers=parts.tokenizers)
     path, ckpt = latest_checkpoint(exp_dir) if resume else (None, None)
     if ckpt is not None:
         trainer.load_state(ckpt, source=str(path))
@@ -873,6 +1020,9 @@ def main(args: argparse.Namespace) -> int:
             return 2
         try:
             trainer.fit()
+        except TrainingStopped as err:
+            print(f"hent-srt train: {err}", file=sys.stderr)
+            return err.exit_status
         finally:
             cleanup_distributed()
     return 0

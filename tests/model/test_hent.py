@@ -187,9 +187,11 @@ def test_consistency_is_zero_without_masking():
 def test_loss_scales_warm_up():
     model = build_model(micro_config(), micro_loss(warm_step=100))
     assert model.loss_scales() == pytest.approx((1.0, 0.1))
-    set_batch_count(model, 50)
+    model.train_step = 50
     assert model.loss_scales() == pytest.approx((0.75, 0.55))
-    set_batch_count(model, 1000)
+    set_batch_count(model, 1000)  # the Zipformer schedules' count does not move the warm-up
+    assert model.loss_scales() == pytest.approx((0.75, 0.55))
+    model.train_step = 1000
     assert model.loss_scales() == pytest.approx((0.5, 1.0))
 
 

@@ -1,7 +1,10 @@
 """Checkpoint files, pruning, model averaging formulas and the `hent-srt average` command."""
 
 import argparse
+import random
+import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,15 +51,62 @@ def test_save_load_round_trip(tmp_path):
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["epoch-1.pt"]
 
 
-def test_failed_write_leaves_old_file_intact_and_no_temp_files(tmp_path):
+def test_failed_write_leaves_old_file_intact_and_no_temp_files(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint-10.pt"
     save_checkpoint(path, model={"w": torch.ones(2)}, batch_idx_train=10)
+    real_save = torch.save
+
+    def save_then_fail(obj, f):  # a crash part-way through writing
+        real_save(obj, f)
+        raise RuntimeError("boom while writing")
+
+    monkeypatch.setattr(torch, "save", save_then_fail)
     with pytest.raises(RuntimeError, match="boom"):
-        save_checkpoint(path, model={"w": torch.zeros(1000)}, extra=_Unpicklable())
+        save_checkpoint(path, model={"w": torch.zeros(1000)})
+    with pytest.raises(RuntimeError, match="boom"):
+        save_checkpoint(tmp_path / "checkpoint-20.pt", model={"w": torch.zeros(1000)})
+    monkeypatch.undo()
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
-    with pytest.raises(RuntimeError, match="boom"):
-        save_checkpoint(tmp_path / "checkpoint-20.pt", model={"w": torch.zeros(1000)}, extra=_Unpicklable())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10.pt"]
+
+
+def test_save_refuses_objects_that_are_not_plain_and_writes_nothing(tmp_path):
+    path = tmp_path / "checkpoint-10.pt"
+    for bad, where in [(_Unpicklable(), "extra"), ({"rng": (np.random.get_state(),)}, "extra['rng'][0]"),
+                       ([1, np.float64(2.0)], "extra[1]"), ({np.int64(3): 1}, "extra (key np.int64(3))")]:
+        with pytest.raises(ValueError, match=re.escape(where) + ".*tensors and plain"):
+            save_checkpoint(path, model={"w": torch.ones(2)}, extra=bad)
+    assert list(tmp_path.iterdir()) == []
+    plain = {"t": (1, 2.5, None, "x", b"y", True), "s": {3}, "d": torch.float16, "v": torch.device("cpu"),
+             "z": torch.Size([2]), "r": random.getstate(), 4: [torch.zeros(1, dtype=torch.bfloat16)]}
+    ckpt = load_checkpoint(save_checkpoint(path, model={"w": torch.ones(2)}, extra=plain))
+    assert ckpt["extra"]["t"] == plain["t"] and ckpt["extra"]["r"] == plain["r"] and ckpt["extra"]["s"] == {3}
+
+
+def test_crafted_pickle_is_refused_without_running_it(tmp_path, write_crafted):
+    crafted, target = tmp_path / "epoch-1.pt", tmp_path / "created-by-the-pickle"
+    write_crafted(crafted, target)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(crafted)
+    message = str(err.value)
+    assert str(crafted) in message and "refused" in message and "mkdir" in message and "run code" in message
+    assert not target.exists()
+    # sensitivity: the payload is live, an unsafe load does create the directory
+    torch.load(crafted, weights_only=False)
+    assert target.is_dir()
+
+
+def test_checkpoints_written_before_plain_states_still_load(tmp_path):
+    # the previous trainer stored numpy's own random-state tuple (an ndarray) in rank_states
+    state = np.random.get_state()
+    path = tmp_path / "epoch-1.pt"
+    torch.save({"model": {"w": torch.ones(2)}, "rank_states": [{"rng": {"numpy": state}}]}, path)
+    loaded = load_checkpoint(path)["rank_states"][0]["rng"]["numpy"]
+    assert loaded[0] == state[0] and np.array_equal(loaded[1], state[1]) and loaded[2:] == state[2:]
+    # other numpy arrays are still refused
+    torch.save({"model": {"w": torch.ones(2)}, "x": np.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(path)
 
 
 def test_save_rejects_bad_arguments(tmp_path):
@@ -258,3 +308,15 @@ def test_average_command_reports_missing_files_and_bad_ranges(tmp_path, capsys):
     assert _run_average(["--exp-dir", str(tmp_path), "--epoch", "2", "--avg", "2", "--out", str(out)]) == 2
     assert "epoch-2.pt" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_average_command_refuses_crafted_checkpoints(tmp_path, capsys, write_crafted):
+    _train_and_snapshot(tmp_path, 2, [4, 8])
+    target, out = tmp_path / "created-by-the-pickle", tmp_path / "avg.pt"
+    write_crafted(tmp_path / "epoch-2.pt", target)
+    for extra in ([], ["--use-averaged-model"]):
+        argv = ["--exp-dir", str(tmp_path), "--epoch", "2", "--avg", "1", *extra, "--out", str(out)]
+        assert _run_average(argv) == 2
+        err = capsys.readouterr().err
+        assert "epoch-2.pt" in err and "refused" in err
+    assert not target.exists() and not out.exists()

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import math
 import sys
-from pathlib import Path
-from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from hent_srt.config import load_config
-from hent_srt.train.checkpoint import load_checkpoint
+from hent_srt.train.checkpoint import CheckpointError, load_checkpoint
 from hent_srt.train.trainer import (
     AmpSettings,
     Trainer,
@@ -27,19 +25,7 @@ from hent_srt.train.trainer import (
     run_training,
 )
 
-
-def load_standins() -> ModuleType:
-    """``trainer_standins.py`` next to this file, imported once under its own name."""
-    name = "trainer_standins"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-standins = load_standins()
+standins = sys.modules["trainer_standins"]  # imported by conftest.py
 TinyBuild, TinyModel, collate = standins.TinyBuild, standins.TinyModel, standins.collate
 make_utterances, tiny_config = standins.make_utterances, standins.tiny_config
 
@@ -78,6 +64,35 @@ def test_resume_continues_bit_exactly(tmp_path):
     weights_only = train(tmp_path, "weights-only", init_from=tmp_path / "resumed" / "checkpoint-2.pt",
                          max_steps=2)
     assert not torch.equal(weights_only.raw_model.out.weight, straight.raw_model.out.weight)
+
+
+def test_resume_from_a_checkpoint_written_before_plain_states(tmp_path):
+    # the previous trainer stored numpy's random state as numpy's own tuple (with an ndarray)
+    straight = train(tmp_path, "straight", max_steps=4)
+    train(tmp_path, "resumed", max_steps=2)
+    path = tmp_path / "resumed" / "checkpoint-2.pt"
+    ckpt = load_checkpoint(path)
+    for rank_state in ckpt["rank_states"]:
+        numpy_state = rank_state["rng"]["numpy"]
+        rank_state["rng"]["numpy"] = (numpy_state["bit_generator"], numpy_state["key"].numpy().astype(np.uint32),
+                                      numpy_state["pos"], numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    torch.save(ckpt, path)
+    resumed = train(tmp_path, "resumed", resume=True, max_steps=4)
+    assert resumed.state == straight.state
+    assert_same(params(resumed.raw_model), params(straight.raw_model))
+
+
+def test_crafted_checkpoints_are_refused_by_resume_and_init_from(tmp_path, write_crafted):
+    target = tmp_path / "created-by-the-pickle"
+    crafted = tmp_path / "crafted.pt"
+    write_crafted(crafted, target)
+    with pytest.raises(CheckpointError, match=f"{crafted}.*refused"):
+        train(tmp_path, "stage2", init_from=crafted, max_steps=1)
+    (tmp_path / "exp").mkdir()
+    write_crafted(tmp_path / "exp" / "epoch-1.pt", target)
+    with pytest.raises(CheckpointError, match="epoch-1.pt.*refused"):
+        train(tmp_path, "exp", resume=True, max_steps=1)
+    assert not target.exists()
 
 
 def test_nonfinite_loss_batch_is_skipped_without_a_step(tmp_path):
@@ -135,6 +150,29 @@ def test_checkpoint_files_pruning_and_contents(tmp_path):
     assert best["train_state"]["best_valid_loss"] == trainer.state.best_valid_loss
     path, ckpt = latest_checkpoint(exp)
     assert ckpt["batch_idx_train"] == 6 and path.name in ("epoch-2.pt", "checkpoint-6.pt")
+
+
+def valid_loss_of(weights: dict[str, torch.Tensor]) -> float:
+    """Validation loss per frame of the stand-in with ``weights`` on TinyBuild's validation utterances."""
+    model = TinyModel()
+    model.load_state_dict(weights)
+    model.eval()
+    with torch.no_grad():
+        out = model(collate(make_utterances(2, seed=1)))
+    return float(out["loss"]) / float(out["frames"])
+
+
+def test_best_valid_loss_is_the_epoch_checkpoint_with_the_lowest_validation_loss(tmp_path):
+    # validation after every step: the epoch ends (steps 3, 6, 9) and the steps between them
+    trainer = train(tmp_path, "exp", num_epochs=3, valid_interval=1)
+    exp = tmp_path / "exp"
+    epochs = {e: load_checkpoint(exp / f"epoch-{e}.pt") for e in (1, 2, 3)}
+    losses = {e: valid_loss_of(ckpt["model"]) for e, ckpt in epochs.items()}
+    best_epoch = min(losses, key=losses.get)
+    best = load_checkpoint(exp / "best-valid-loss.pt")
+    assert_same(best["model"], epochs[best_epoch]["model"])
+    assert trainer.state.best_valid_loss == pytest.approx(losses[best_epoch], rel=1e-6)
+    assert trainer.state.best_valid_step == 3 * best_epoch
 
 
 def test_running_average_is_mean_of_step_weights(tmp_path):

@@ -19,7 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from hent_srt.config import Config, config_from_dict
+from hent_srt.config import Config, EncoderConfig, LossConfig, ModelConfig, config_from_dict
+from hent_srt.data.loader import Batch
+from hent_srt.loss import NonFiniteError
+from hent_srt.model.hent import HentSrt, build_model
 from hent_srt.train.distributed import DistInfo
 from hent_srt.train.trainer import Components, run_training
 
@@ -122,25 +125,36 @@ class TinyLoader:
 class TinyModel(nn.Module):
     """loss = sum_b (1 + u_py/100 + u_np/100) * (MLP(mean_t x_bt) - num_tokens_b)^2 with dropout in the MLP.
 
-    A batch holding a cut id of ``nan_cut_ids`` gives a NaN loss; one of ``oom_cut_ids`` raises CUDA OOM.
-    ``seen_batch_counts`` records ``batch_count`` at every training forward.
+    A batch holding a cut id of ``nan_cut_ids`` gives a NaN loss; one of ``oom_cut_ids`` raises CUDA OOM; at
+    training step n, a batch with cut c for (n, c) in ``error_at`` raises ``NonFiniteError`` as the losses do for
+    NaN inputs, and from step ``nan_from_step`` on (0: never) every loss is NaN (a diverged model).
+    ``seen_batch_counts`` and ``seen_train_steps`` record ``batch_count`` and ``train_step`` at every training
+    forward.
     """
 
-    def __init__(self, nan_cut_ids: tuple[str, ...] = (), oom_cut_ids: tuple[str, ...] = ()) -> None:
+    def __init__(self, nan_cut_ids: tuple[str, ...] = (), oom_cut_ids: tuple[str, ...] = (),
+                 error_at: tuple[tuple[int, str], ...] = (), nan_from_step: int = 0) -> None:
         super().__init__()
         self.hidden = nn.Linear(FEATURE_DIM, 6)
         self.dropout = nn.Dropout(0.3)
         self.out = nn.Linear(6, 1)
         self.nan_cut_ids = set(nan_cut_ids)
         self.oom_cut_ids = set(oom_cut_ids)
+        self.error_at = set(error_at)
+        self.nan_from_step = nan_from_step
         self.batch_count = 0.0
+        self.train_step = 0
         self.seen_batch_counts: list[float] = []
+        self.seen_train_steps: list[int] = []
 
     def forward(self, batch: TinyBatch) -> dict[str, torch.Tensor]:
         if self.training:
             self.seen_batch_counts.append(self.batch_count)
+            self.seen_train_steps.append(self.train_step)
             if self.oom_cut_ids & set(batch.cut_ids):
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            if any((self.train_step, cut) in self.error_at for cut in batch.cut_ids):
+                raise NonFiniteError("am contains NaN or inf (simulated)")
         lens = batch.feature_lens
         mask = torch.arange(batch.features.shape[1])[None, :] < lens[:, None]
         pooled = (batch.features * mask[..., None]).sum(1) / lens[:, None]
@@ -150,7 +164,8 @@ class TinyModel(nn.Module):
         if self.training:
             weight += random.random() / 100 + float(np.random.rand()) / 100
         loss = (weight * (pred - target) ** 2).sum()
-        if self.nan_cut_ids & set(batch.cut_ids):
+        diverged = self.training and 0 < self.nan_from_step <= self.train_step
+        if self.nan_cut_ids & set(batch.cut_ids) or diverged:
             loss = loss * float("nan")
         return {
             "loss": loss,
@@ -170,10 +185,12 @@ class TinyBuild:
     shuffle: bool = True
     nan_cut_ids: tuple[str, ...] = ()
     oom_cut_ids: tuple[str, ...] = ()
+    error_at: tuple[tuple[int, str], ...] = ()
+    nan_from_step: int = 0
     models: list = field(default_factory=list)
 
     def __call__(self, config: Config, dist_info: DistInfo) -> Components:
-        model = TinyModel(self.nan_cut_ids, self.oom_cut_ids)
+        model = TinyModel(self.nan_cut_ids, self.oom_cut_ids, self.error_at, self.nan_from_step)
         self.models.append(model)
         train = TinyLoader(
             make_utterances(self.n_train),
@@ -224,4 +241,24 @@ def ddp_worker(rank: int, world_size: int, port: int, exp_dir: str, out_dir: str
     torch.set_num_threads(1)
     trainer = run_training(config, exp_dir, build=build, show_progress=False)
     torch.save({"model": trainer.raw_model.state_dict(), "state": dataclasses.asdict(trainer.state),
-                "seen_batch_counts": trainer.raw_model.seen_batch_counts}, f"{out_dir}/rank{rank}.pt")
+                "seen_batch_counts": trainer.raw_model.seen_batch_counts,
+                "seen_train_steps": trainer.raw_model.seen_train_steps}, f"{out_dir}/rank{rank}.pt")
+
+
+def micro_hent_srt(warm_step: int = 6) -> HentSrt:
+    """A real ASR-only HentSrt of about 40 k parameters (no CTC, no CR-CTC views): 10 tokens, 80-dim features."""
+    enc = EncoderConfig(
+        num_encoder_layers=(1, 1), downsampling_factor=(1, 2), encoder_dim=(32, 32), encoder_unmasked_dim=(32, 32),
+        num_heads=(2, 2), feedforward_dim=(48, 48), cnn_module_kernel=(7, 7), query_head_dim=8, value_head_dim=4,
+        pos_head_dim=4, pos_dim=8, output_downsampling_factor=2,
+    )
+    cfg = ModelConfig(tasks=("asr",), subsampling_channels=(4, 8, 16), asr_encoder=enc, decoder_dim=16,
+                      joiner_dim=16, asr_vocab_size=10, use_ctc=False)
+    return build_model(cfg, LossConfig(prune_range_asr=3, warm_step=warm_step, use_cr_ctc=False))
+
+
+def hent_batch(seed: int) -> Batch:
+    """Two utterances of random features (120 and 100 frames) with 3 and 2 tokens, for :func:`micro_hent_srt`."""
+    g = torch.Generator().manual_seed(seed)
+    return Batch(torch.randn(2, 120, 80, generator=g), torch.tensor([120, 100]), [[1, 2, 3], [4, 5]], [[], []],
+                 ["", ""], ["", ""], [f"b{seed}-0", f"b{seed}-1"])
