@@ -7,7 +7,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["finite_float", "int_at_least", "positive_float"]
+__all__ = ["boolean", "finite_float", "int_at_least", "positive_float"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -42,3 +42,13 @@ def positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
     return value
+
+
+def boolean(text: str) -> bool:
+    """true/false, yes/no, y/n, 1/0 in any case (icefall's ``--use-averaged-model True``)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "y"):
+        return True
+    if value in ("0", "false", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")

@@ -47,7 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("score", "hent_srt.score", "score hypotheses: WER/CER, BLEU and chrF++ with signatures"),
     Command("export", "hent_srt.export.cli", "export TorchScript / ONNX models"),
     Command("config", "hent_srt.config", "show a resolved configuration preset"),
-    Command("import-icefall", "hent_srt.model.icefall", "import an icefall HENT-SRT / NT-Shared checkpoint"),
+    Command("import-icefall", "hent_srt.train.icefall", "import an icefall HENT-SRT / NT-Shared checkpoint"),
 )
 
 

@@ -1,7 +1,7 @@
 """``hent-srt decode``: decode test sets with both heads, score, and sweep the ST blank penalty.
 
 The weights: ``--checkpoint FILE``, or ``--epoch E --avg A [--use-averaged-model]`` to average the
-``epoch-N.pt`` files of ``--exp-dir`` as icefall's decode.py does (:mod:`hent_srt.model.weights`), or by default
+``epoch-N.pt`` files of ``--exp-dir`` as icefall's decode.py does (:mod:`hent_srt.train.weights`), or by default
 ``EXP_DIR/pretrained.pt`` (an ``import-icefall`` directory) else ``EXP_DIR/averaged.pt``. Checkpoints are read as
 data only; icefall-named weights are renamed; weights that do not fit the config are refused with the config
 fields they contradict. icefall's flag names work as aliases (``--decoding-method greedy_search |
@@ -60,8 +60,8 @@ from hent_srt.fileio import write_text_atomic
 from hent_srt.metrics import error_rate, format_error_details, translation_score
 from hent_srt.model.arch import check_fits, shapes_of
 from hent_srt.model.hent import HentSrt, build_model
-from hent_srt.model.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
-from hent_srt.model.weights import Weights, add_averaging_arguments, read_weights
+from hent_srt.train.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
+from hent_srt.train.weights import Weights, add_averaging_arguments, read_weights
 
 log = logging.getLogger(__name__)
 

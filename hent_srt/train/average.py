@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hent_srt.argtypes import boolean, int_at_least
 from hent_srt.train.checkpoint import (
     CheckpointError,
     average_checkpoints,
@@ -24,23 +25,14 @@ from hent_srt.train.checkpoint import (
 )
 
 
-def _str2bool(value: str) -> bool:
-    v = value.strip().lower()
-    if v in ("1", "true", "yes", "y"):
-        return True
-    if v in ("0", "false", "no", "n"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options on ``parser``."""
     parser.add_argument("--exp-dir", type=Path, required=True, help="experiment directory with epoch-N.pt")
-    parser.add_argument("--epoch", type=int, required=True, help="last epoch to include (E)")
-    parser.add_argument("--avg", type=int, required=True, help="number of epochs to average (A)")
+    parser.add_argument("--epoch", type=int_at_least(1), required=True, help="last epoch to include (E)")
+    parser.add_argument("--avg", type=int_at_least(1), required=True, help="number of epochs to average (A)")
     parser.add_argument(
         "--use-averaged-model",
-        type=_str2bool,
+        type=boolean,
         nargs="?",
         const=True,
         default=False,

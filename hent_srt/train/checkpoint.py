@@ -10,9 +10,10 @@ The trainer may add anything else (optimizer, scheduler, sampler, RNG states, co
 made of tensors and plain values: dicts, lists, tuples and sets of str, bytes, int, float, bool, complex,
 None, torch dtypes, devices and sizes.  ``save_checkpoint`` refuses anything else, naming the entry, and
 ``load_checkpoint`` reads with ``torch.load(weights_only=True)``, which cannot run code from the file: a file
-holding any other pickled object is refused with a message naming it.  Files written before checkpoints were
-plain hold one kind of object more, numpy's uint32 random-state array; they are read with exactly that type
-allowed (:data:`LEGACY_NUMPY_GLOBALS`, array reconstruction only, no code).
+holding any other pickled object is refused with a message naming it.  Two kinds of plain data that trusted
+trainers write are allowed besides (:data:`SAFE_GLOBALS`; rebuilding them runs no code): ``pathlib`` paths
+(icefall stores its training options, ``exp_dir`` and the like, in every ``epoch-N.pt``) and, in files written
+before this project's checkpoints were plain, numpy's uint32 random-state array.
 File names in an experiment directory: ``epoch-N.pt`` (end of epoch N, from 1) and ``checkpoint-K.pt``
 (after K steps).  Every file is written atomically: to a temporary name in the same directory, then
 renamed over the target, so a crash never leaves a truncated checkpoint behind.
@@ -24,6 +25,7 @@ import collections
 import contextlib
 import copy
 import os
+import pathlib
 import pickle
 import re
 import uuid
@@ -54,6 +56,7 @@ def _legacy_numpy_globals() -> list[Any]:
 
 
 LEGACY_NUMPY_GLOBALS = _legacy_numpy_globals()
+SAFE_GLOBALS: list[Any] = [pathlib.PosixPath, pathlib.PurePosixPath, pathlib.PureWindowsPath, *LEGACY_NUMPY_GLOBALS]
 
 _PLAIN_LEAVES = (str, bytes, int, float, bool, complex, type(None), torch.dtype, torch.device, torch.Size)
 _PLAIN_MAPPINGS = (dict, collections.OrderedDict)
@@ -61,7 +64,11 @@ _PLAIN_SEQUENCES = (list, tuple, set)
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file exists but cannot be used (corrupt, truncated, unsafe, or missing a needed entry)."""
+    """A checkpoint file cannot be used (missing, corrupt, truncated, unsafe, or missing a needed entry)."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint file does not exist."""
 
 
 def check_plain(value: Any, where: str = "state") -> None:
@@ -125,21 +132,21 @@ def _allowing(extra_globals: list[Any]) -> contextlib.AbstractContextManager:
 def load_checkpoint(path: PathLike, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
     """Read a checkpoint dict written by ``save_checkpoint``, safely (``torch.load(weights_only=True)``).
 
-    Tensors and plain values only (plus the legacy numpy random state, see the module docstring): a file
+    Tensors and plain values only (plus :data:`SAFE_GLOBALS`, see the module docstring): a file
     that pickles any other object is refused, since unpickling it could run code.  ``mmap=True`` maps tensor
     data lazily from the file instead of reading it (cheap when only small entries are needed).  Raises
-    ``FileNotFoundError`` naming the file when it is missing and ``CheckpointError`` when it is
-    refused, unreadable or not a dict.
+    ``CheckpointNotFoundError`` (a ``CheckpointError`` and a ``FileNotFoundError``) naming the file when it is
+    missing and ``CheckpointError`` when it is refused, unreadable or not a dict.
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(
+        raise CheckpointNotFoundError(
             f"checkpoint {path} does not exist; check the experiment directory and number"
         )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is not a regular file")
     try:
-        with _allowing(LEGACY_NUMPY_GLOBALS):
+        with _allowing(SAFE_GLOBALS):
             ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         if "weights only load failed" not in str(e).lower():
@@ -151,7 +158,9 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu", mmap: bool = Fals
             f"checkpoint {path} refused: it pickles a Python object{f' ({what})' if what else ''} that is "
             "neither a tensor nor a plain value, and loading it could run code from the file. Checkpoints "
             "written by hent-srt hold tensors and plain values only, so this file comes from elsewhere or was "
-            "altered; if you trust its source, re-save just its tensors (e.g. {'model': state_dict}) and use that"
+            "altered; if you trust its source, keep only its weights with the program that wrote it, e.g. "
+            f"python -c \"import torch; torch.save({{'model': torch.load('{path}', weights_only=False)['model']}}, "
+            "'pretrained.pt')\" (icefall: export.py --jit 0 writes such a pretrained.pt)"
         ) from None
     except Exception as e:  # torch.load raises many types for damaged files
         raise CheckpointError(

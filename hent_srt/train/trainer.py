@@ -50,9 +50,7 @@ from tqdm import tqdm
 
 from hent_srt.config import Config, config_to_dict, load_config
 from hent_srt.loss import NonFiniteError
-from hent_srt.model.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
 from hent_srt.model.scaling import set_batch_count
-from hent_srt.model.weights import read_weights
 from hent_srt.optim import Eden, ScaledAdam
 from hent_srt.train.checkpoint import (
     find_checkpoints,
@@ -74,6 +72,7 @@ from hent_srt.train.distributed import (
     setup_distributed,
 )
 from hent_srt.train.env_info import write_experiment_info
+from hent_srt.train.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
 from hent_srt.train.valid_metrics import (
     MetricSubset,
     compute_valid_metrics,
@@ -81,6 +80,7 @@ from hent_srt.train.valid_metrics import (
     supports_metrics,
     take_subset,
 )
+from hent_srt.train.weights import read_weights
 
 __all__ = [
     "AMP_CHOICES",

@@ -18,8 +18,8 @@ import torch
 from hent_srt import cli
 from hent_srt.data.features import compute_features
 from hent_srt.decode.decode import load_experiment
-from hent_srt.model.icefall import to_icefall_names
 from hent_srt.train.checkpoint import average_checkpoints_with_averaged_model
+from hent_srt.train.icefall import to_icefall_names
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

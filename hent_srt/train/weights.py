@@ -1,10 +1,8 @@
 """Model weights from checkpoint files, read without running code from them.
 
-Every checkpoint is read with ``torch.load(weights_only=True)``: tensors and plain Python data only. Two kinds of
-plain data that trusted trainers write are allowed besides: ``pathlib`` paths (icefall stores its training
-options, ``exp_dir`` and the like, in every ``epoch-N.pt``) and numpy arrays (the random-generator states of
-hent-srt's own trainer checkpoints). A file that needs anything else is refused with a message naming what it
-holds; nothing of it is executed.
+Every checkpoint is read by :func:`hent_srt.train.checkpoint.load_checkpoint` (``torch.load(weights_only=True)``:
+tensors and plain Python data, plus the paths icefall stores); a file that needs anything else is refused with a
+message naming what it holds, and nothing of it is executed.
 
 Formats (icefall's, which hent-srt's trainer also writes):
 
@@ -27,85 +25,25 @@ Formats (icefall's, which hent-srt's trainer also writes):
 from __future__ import annotations
 
 import argparse
-import pathlib
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from hent_srt.argtypes import int_at_least
-from hent_srt.train.average import _str2bool, plan
-from hent_srt.train.checkpoint import CheckpointError, average_checkpoints, average_checkpoints_with_averaged_model
+from hent_srt.argtypes import boolean, int_at_least
+from hent_srt.train.average import plan
+from hent_srt.train.checkpoint import (
+    average_checkpoints,
+    average_checkpoints_with_averaged_model,
+    load_checkpoint,
+)
 
-__all__ = [
-    "DDP_PREFIX", "SAFE_GLOBALS", "Weights", "add_averaging_arguments", "load_file", "model_state", "read_weights",
-    "strip_ddp_prefix",
-]
+__all__ = ["DDP_PREFIX", "Weights", "add_averaging_arguments", "model_state", "read_weights", "strip_ddp_prefix"]
 
 DDP_PREFIX = "module."
-
-_NUMPY_CORE = getattr(np, "_core", None) or np.core
-_NUMPY_DTYPES = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
-                 np.float16, np.float32, np.float64)
-
-# Plain data besides tensors that trusted checkpoints hold (see the module docstring); nothing here runs code.
-SAFE_GLOBALS: tuple[Any, ...] = (
-    pathlib.PosixPath, pathlib.PurePosixPath, pathlib.PureWindowsPath,
-    _NUMPY_CORE.multiarray._reconstruct, _NUMPY_CORE.multiarray.scalar, np.ndarray, np.dtype,
-    *(type(np.dtype(t)) for t in _NUMPY_DTYPES),
-)
-
-_RESAVE_HINT = (
-    "if you trust the file, keep only its weights with the program that wrote it, e.g. "
-    "python -c \"import torch; torch.save({{'model': torch.load('{path}', weights_only=False)['model']}}, "
-    "'pretrained.pt')\" (icefall: export.py --jit 0 writes such a pretrained.pt)"
-)
-
-
-def _unsafe_globals(path: Path) -> list[str]:
-    """The globals the pickle in ``path`` needs beyond torch's and :data:`SAFE_GLOBALS` (read, not executed)."""
-    try:
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # an unreadable archive: the caller reports the load error itself
-        return []
-    allowed = {f"{g.__module__}.{g.__qualname__}" for g in SAFE_GLOBALS}
-    return [name for name in found if name not in allowed]
-
-
-def load_file(path: str | Path) -> Any:
-    """``torch.load(path, weights_only=True)`` on CPU with :data:`SAFE_GLOBALS` allowed.
-
-    Raises ValueError naming the file when it is missing, is not a torch checkpoint (or is truncated), or holds
-    Python objects that are not plain data (which are never unpickled)."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"checkpoint {path} not found; check the path (e.g. exp/epoch-3.pt or exp/pretrained.pt)")
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} is not a file; give a checkpoint file (or --epoch/--avg for a directory)")
-    try:
-        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        unsafe = _unsafe_globals(path)
-        if unsafe:
-            raise ValueError(
-                f"checkpoint {path} was refused: besides tensors it holds Python objects ({', '.join(unsafe[:5])}) "
-                "whose loading could run code, and hent-srt reads checkpoints as data only; "
-                + _RESAVE_HINT.format(path=path)
-            ) from None
-        raise ValueError(f"checkpoint {path} is not a readable torch checkpoint ({err}); it may be damaged") from None
-    except Exception as err:  # torch.load raises many types for damaged or foreign files
-        detail = str(err).split(". ")[0][:200]
-        raise ValueError(
-            f"checkpoint {path} is unreadable ({type(err).__name__}: {detail}); it may be truncated or not a "
-            "torch checkpoint"
-        ) from None
-
 
 def _is_state_dict(value: Any) -> bool:
     return isinstance(value, dict) and bool(value) and all(
@@ -155,13 +93,14 @@ class Weights:
 
 
 class _CountingLoader:
-    """:func:`load_file` that remembers the ``batch_idx_train`` of every checkpoint it reads."""
+    """:func:`hent_srt.train.checkpoint.load_checkpoint` that remembers the ``batch_idx_train`` of every checkpoint
+    it reads."""
 
     def __init__(self) -> None:
         self.batch_idx_train: dict[str, int] = {}
 
     def __call__(self, path: Path) -> Any:
-        ckpt = load_file(path)
+        ckpt = load_checkpoint(path)
         n = ckpt.get("batch_idx_train") if isinstance(ckpt, dict) else None
         if isinstance(n, int) and not isinstance(n, bool):
             self.batch_idx_train[Path(path).name] = n
@@ -172,20 +111,17 @@ def _average(paths: list[Path], use_averaged_model: bool, load: _CountingLoader)
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise ValueError(f"missing checkpoint file(s): {', '.join(missing)}; lower --epoch/--avg or train further")
-    try:
-        if use_averaged_model:
-            if len(paths) != 2:
-                raise ValueError(
-                    f"--use-averaged-model averages between exactly two checkpoints (the older first), got {len(paths)}"
-                )
-            state = average_checkpoints_with_averaged_model(paths[0], paths[1], load=load)
-            how = (f"averaged model over the steps after {paths[0].name} up to {paths[1].name}: "
-                   "(model_avg_end * n_end - model_avg_start * n_start) / (n_end - n_start), n = batch_idx_train")
-        else:
-            state = average_checkpoints(paths, load=load)
-            how = f"plain mean of the 'model' entries of {', '.join(p.name for p in paths)}"
-    except CheckpointError as err:
-        raise ValueError(str(err)) from None
+    if use_averaged_model:
+        if len(paths) != 2:
+            raise ValueError(
+                f"--use-averaged-model averages between exactly two checkpoints (the older first), got {len(paths)}"
+            )
+        state = average_checkpoints_with_averaged_model(paths[0], paths[1], load=load)
+        how = (f"averaged model over the steps after {paths[0].name} up to {paths[1].name}: "
+               "(model_avg_end * n_end - model_avg_start * n_start) / (n_end - n_start), n = batch_idx_train")
+    else:
+        state = average_checkpoints(paths, load=load)
+        how = f"plain mean of the 'model' entries of {', '.join(p.name for p in paths)}"
     return state, how
 
 
@@ -239,6 +175,6 @@ def add_averaging_arguments(parser: argparse.ArgumentParser, directory: str) -> 
     parser.add_argument("--epoch", type=int_at_least(1), help=f"average the epoch-N.pt files of {directory} ending "
                                                             "at this epoch (icefall's --epoch)")
     parser.add_argument("--avg", type=int_at_least(1), help="number of epochs to average (icefall's --avg)")
-    parser.add_argument("--use-averaged-model", type=_str2bool, nargs="?", const=True, default=False,
+    parser.add_argument("--use-averaged-model", type=boolean, nargs="?", const=True, default=False,
                         help="use the running averages (model_avg): between epoch-(E-A).pt and epoch-E.pt with "
                              "--epoch/--avg, or a single checkpoint's model_avg as it is")

@@ -7,7 +7,7 @@ icefall's state dicts differ from hent-srt's only in the names of the task heads
 hent-srt parameter of the same shape after the prefix rename of :data:`NAME_TABLE` (one table, read in both
 directions). Inputs: ``pretrained.pt`` (``{"model": ...}``, icefall's ``export.py --jit 0``), a bare state dict,
 ``epoch-N.pt`` / ``best-valid-loss.pt`` (``model``, ``model_avg``, ``batch_idx_train``), several files, or an
-experiment directory with ``--epoch/--avg``, averaged as icefall's decode.py does (:mod:`hent_srt.model.weights`).
+experiment directory with ``--epoch/--avg``, averaged as icefall's decode.py does (:mod:`hent_srt.train.weights`).
 
 The architecture is inferred from the tensor shapes (:mod:`hent_srt.model.arch`: stacks, layers, dims, heads,
 kernels, downsampling factors, causal or not, vocabularies); what the shapes cannot show comes from the published
@@ -41,8 +41,8 @@ from hent_srt.config import Config, apply_overrides, config_from_dict, config_to
 from hent_srt.data.tokenizer import Tokenizer
 from hent_srt.fileio import write_text_atomic
 from hent_srt.model.arch import check_fits, infer_model_config, model_size, not_inferred_values, shapes_of
-from hent_srt.model.weights import Weights, add_averaging_arguments, read_weights
 from hent_srt.train.checkpoint import save_checkpoint
+from hent_srt.train.weights import Weights, add_averaging_arguments, read_weights
 
 __all__ = [
     "NAME_TABLE",

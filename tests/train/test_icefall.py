@@ -20,16 +20,16 @@ from hent_srt.config import EncoderConfig, ModelConfig, load_config
 from hent_srt.decode.decode import load_model
 from hent_srt.model.arch import config_differences, shapes_of
 from hent_srt.model.hent import build_model
-from hent_srt.model.icefall import (
+from hent_srt.train.checkpoint import load_checkpoint, save_checkpoint
+from hent_srt.train.icefall import (
     NAME_TABLE,
     import_checkpoint,
     is_icefall_named,
     to_hent_names,
     to_icefall_names,
 )
-from hent_srt.model.weights import load_file, read_weights
-from hent_srt.train.checkpoint import save_checkpoint
 from hent_srt.train.trainer import Trainer
+from hent_srt.train.weights import read_weights
 
 # Names, shapes and dtypes of the state dicts of icefall's four published models (built with icefall's code and the
 # flags of its RESULTS.md; the header names the commit and flags), last line the parameter total.
@@ -221,7 +221,7 @@ def test_a_crafted_pickle_is_refused_without_running(tmp_path):
             return os.mkdir, (str(target),)
 
     torch.save({"model": {"w": torch.zeros(1)}, "params": Payload()}, tmp_path / "epoch-1.pt")
-    for call in (lambda: import_checkpoint([tmp_path / "epoch-1.pt"]), lambda: load_file(tmp_path / "epoch-1.pt")):
+    for call in (lambda: import_checkpoint([tmp_path / "epoch-1.pt"]), lambda: load_checkpoint(tmp_path / "epoch-1.pt")):
         with pytest.raises(ValueError, match="refused.*posix.mkdir"):
             call()
     assert not target.exists()
