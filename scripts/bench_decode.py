@@ -7,8 +7,8 @@ timed shape; streaming: one short utterance):
 
 - offline: the full-context model's encoders through :class:`~hent_srt.decode.runtimes.ModelRuntime` (both
   encoders and the joiners' encoder projections; one forward serves both heads) and, per head (ASR, ST),
-  :func:`~hent_srt.decode.greedy.greedy_search` (1 symbol per frame) and
-  :func:`~hent_srt.decode.beam.modified_beam_search` with beam 4 and 20. A row's wall time is the encoder
+  :func:`~hent_srt.search.greedy.greedy_search` (1 symbol per frame) and
+  :func:`~hent_srt.search.beam.modified_beam_search` with beam 4 and 20. A row's wall time is the encoder
   time plus that head's search time;
 - streaming: :class:`~hent_srt.decode.streaming.StreamingDecoder` greedy decoding of both heads at once on the
   causal model, chunk 32 and 64 frames at 50 Hz (both encoders), left context 128, up to 20 ST symbols per
@@ -49,12 +49,12 @@ from pathlib import Path
 import torch
 
 from hent_srt.config import Config, load_config
-from hent_srt.decode.beam import modified_beam_search
-from hent_srt.decode.greedy import greedy_search
 from hent_srt.decode.runtimes import ModelRuntime, greedy_decode
-from hent_srt.decode.step import start_contexts
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.model.hent import HentSrt, build_model
+from hent_srt.search.beam import modified_beam_search
+from hent_srt.search.greedy import greedy_search
+from hent_srt.search.step import start_contexts
 
 PRESETS = {"tiny": ("tiny", "tiny_streaming"), "published": ("hent_srt", "hent_srt_streaming")}
 PARTS = ("offline", "streaming", "onnx")

@@ -472,7 +472,7 @@ def ddp_check(args: argparse.Namespace) -> Row:
 def decode_rows(args: argparse.Namespace, device: torch.device) -> list[Row]:
     from bench_decode import calibrate_all
 
-    from hent_srt.decode.beam import modified_beam_search
+    from hent_srt.search.beam import modified_beam_search
     from hent_srt.train.valid_metrics import greedy_token_ids
 
     config = build_config(args.preset, "none")

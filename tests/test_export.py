@@ -14,7 +14,6 @@ import torch
 
 from hent_srt import cli
 from hent_srt.config import Config, DecodeConfig, EncoderConfig, ModelConfig, dump_config
-from hent_srt.decode.greedy import greedy_search
 from hent_srt.decode.runtimes import (
     STREAMING_TORCHSCRIPT_NAME,
     TORCHSCRIPT_NAME,
@@ -31,6 +30,7 @@ from hent_srt.export.trace import trace_num_frames, traceable
 from hent_srt.export.verify import compare, failures, load_features, streaming_hyps
 from hent_srt.model.hent import build_model
 from hent_srt.model.zipformer import rel_shift_gather, rel_shift_strided
+from hent_srt.search.greedy import greedy_search
 
 try:
     import onnx

@@ -4,7 +4,7 @@ An offline runtime (:class:`OfflineRuntime`) has ``tasks``, ``default_penalties`
 
 - ``encode(features (B, T, F) float32, feature_lens (B,) int64) -> {task: (enc (B, T_t, J), lens (B,))}``, the
   encoder output of each task head already passed through its joiner's encoder projection;
-- ``step(task)``, a :class:`hent_srt.decode.step.TransducerStep`,
+- ``step(task)``, a :class:`hent_srt.search.step.TransducerStep`,
 
 so that :func:`search_heads` (greedy or modified beam search, one encoder pass for every head and penalty) runs
 the same code on all of them: :class:`ModelRuntime` (a PyTorch :class:`hent_srt.model.hent.HentSrt`),
@@ -31,11 +31,11 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from hent_srt.decode.beam import modified_beam_search
-from hent_srt.decode.greedy import greedy_search
-from hent_srt.decode.step import TransducerStep, check_penalty
 from hent_srt.decode.streaming import MIN_FEATURE_FRAMES, Chunking
 from hent_srt.model.hent import HentSrt
+from hent_srt.search.beam import modified_beam_search
+from hent_srt.search.greedy import greedy_search
+from hent_srt.search.step import TransducerStep, check_penalty
 
 TORCHSCRIPT_NAME = "model.pt"
 STREAMING_TORCHSCRIPT_NAME = "model-streaming.pt"

@@ -20,10 +20,10 @@ chunk the same way, see ``ChunkCausalDepthwiseConv1d.forward``).
 The computations go through a :class:`StreamingGraphs` object: :class:`ModelGraphs` runs a PyTorch
 :class:`HentSrt`; :class:`hent_srt.decode.runtimes.TorchScriptStreamingGraphs` runs the same graphs traced to
 TorchScript with the chunking baked in (``hent-srt export --streaming``), so one decoder serves both. The greedy
-search is the one frame loop of :mod:`hent_srt.decode.greedy`, resumed on each new chunk.
+search is the one frame loop of :mod:`hent_srt.search.greedy`, resumed on each new chunk.
 
 Equality with simulated streaming. For every utterance, the tokens equal those of
-:func:`hent_srt.decode.greedy.greedy_search` (same blank penalty and ``max_sym_per_frame``) on
+:func:`hent_srt.search.greedy.greedy_search` (same blank penalty and ``max_sym_per_frame``) on
 ``model.encode(x, x_lens, C, L, C_st, L_st)`` computed for that utterance alone (batch of one), up to float
 rounding of the encoder output (about 1e-5: an argmax tie closer than that may break the other way).
 
@@ -41,10 +41,10 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from hent_srt.decode.greedy import GreedyHyps, greedy_advance
-from hent_srt.decode.step import TransducerStep, check_penalty, check_positive_int, start_context
 from hent_srt.model.hent import HentSrt
 from hent_srt.model.zipformer import STATES_PER_LAYER, Zipformer2
+from hent_srt.search.greedy import GreedyHyps, greedy_advance
+from hent_srt.search.step import TransducerStep, check_penalty, check_positive_int, start_context
 
 # Feature frames a front-end piece needs beyond 2 x chunk: 7 for the convolutions, 2 x 3 for ConvNeXt's right context.
 FRONT_END_CONTEXT = 13
@@ -140,7 +140,7 @@ class StreamingGraphs(Protocol):
         """Encoder output frames (..., D_out) → task joiner's encoder projection (..., J)."""
 
     def step(self, task: str) -> TransducerStep:
-        """The predictor step and joiner of ``task`` (:class:`hent_srt.decode.step.TransducerStep`)."""
+        """The predictor step and joiner of ``task`` (:class:`hent_srt.search.step.TransducerStep`)."""
 
 
 class ModelGraphs:
@@ -545,7 +545,7 @@ class StreamingDecoder:
 
     def _greedy(self, key: tuple[str, float], streams: Sequence[Stream], frames: Sequence[Tensor]) -> None:
         """Greedy search of ``key`` = (task, blank penalty) over new frames [(n_i, C)] of each stream, continuing
-        each hypothesis with :func:`hent_srt.decode.greedy.greedy_advance`; new tokens get the stream's
+        each hypothesis with :func:`hent_srt.search.greedy.greedy_advance`; new tokens get the stream's
         current audio end as their time."""
         task, penalty = key
         lens = torch.tensor([f.shape[0] for f in frames], dtype=torch.int64, device=self.device)

@@ -1,7 +1,7 @@
 """TorchScript and ONNX graphs of the whole-utterance model, their int8 variants and the token files.
 
 The exported model is split into the pieces a transducer search needs, per task t of the model (the step
-interface of :mod:`hent_srt.decode.step`):
+interface of :mod:`hent_srt.search.step`):
 
 - encoder: features (N, T, F) float32 and feature_lens (N,) int64 → ``<t>_encoder_out`` (N, T_t, J) and
   ``<t>_encoder_out_lens`` (N,) int64, where the encoder output (front end → ENC_asr (→ ENC_st)) is already
@@ -35,10 +35,10 @@ from torch import Tensor, nn
 
 from hent_srt.config import Config
 from hent_srt.decode.runtimes import ENCODER_NAME, METADATA_NAME, graph_file
-from hent_srt.decode.step import start_contexts
 from hent_srt.export.trace import MethodGraph, trace_num_frames, traceable
 from hent_srt.fileio import write_bytes_atomic, write_text_atomic
 from hent_srt.model.hent import HentSrt
+from hent_srt.search.step import start_contexts
 
 log = logging.getLogger(__name__)
 

@@ -84,7 +84,7 @@ class TaskHead(nn.Module):
     """Predictor, joiner, simple-loss projections and (optional) CTC head of one task.
 
     A head is also the PyTorch implementation of the transducer step interface of
-    :class:`hent_srt.decode.step.TransducerStep` (``blank_id``, ``context_size``, :meth:`predict`,
+    :class:`hent_srt.search.step.TransducerStep` (``blank_id``, ``context_size``, :meth:`predict`,
     :meth:`join`), with :meth:`project_encoder` for the encoder side; put it in eval mode before searching."""
 
     def __init__(self, cfg: ModelConfig, encoder_dim: int, vocab_size: int, use_ctc: bool):

@@ -141,7 +141,7 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu", mmap: bool = Fals
     path = Path(path)
     if not path.exists():
         raise CheckpointNotFoundError(
-            f"checkpoint {path} does not exist; check the experiment directory and number"
+            f"checkpoint {path} not found; check the path (e.g. exp/epoch-3.pt, exp/averaged.pt or exp/pretrained.pt)"
         )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is not a regular file")

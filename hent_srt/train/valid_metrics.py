@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from hent_srt.decode.greedy import greedy_search
 from hent_srt.metrics import error_rate, translation_score
+from hent_srt.search.greedy import greedy_search
 
 __all__ = ["NUM_EXAMPLES", "MetricSubset", "ValidMetrics", "compute_valid_metrics", "examples_markdown",
            "greedy_token_ids", "supports_metrics", "take_subset"]

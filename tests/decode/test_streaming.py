@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from hent_srt.config import EncoderConfig, ModelConfig
-from hent_srt.decode.greedy import greedy_search
 from hent_srt.decode.streaming import StreamingDecoder, resolve_chunking, stack_states, unstack_states
 from hent_srt.model.hent import build_model
+from hent_srt.search.greedy import greedy_search
 
 FEAT = 20
 ASR_CHUNK, ASR_LEFT = 8, 16

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import Tensor
 
-from hent_srt.decode.step import (
+from hent_srt.search.step import (
     TransducerStep,
     apply_blank_penalty,
     check_encoder_output,
@@ -45,7 +45,7 @@ def modified_beam_search(
     """Batched modified beam search (module docstring).
 
     Args:
-        step: the task head (see :mod:`hent_srt.decode.step`).
+        step: the task head (see :mod:`hent_srt.search.step`).
         encoder_out: (B, T, J) the head's encoder output passed through the joiner's encoder projection.
         encoder_out_lens: (B,) int64 valid frames per utterance.
         beam: hypotheses kept per utterance (>= 1).

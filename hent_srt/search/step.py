@@ -1,6 +1,6 @@
 """The transducer step interface: what every search needs from a task head, whatever runs it.
 
-A search (:mod:`hent_srt.decode.greedy`, :mod:`hent_srt.decode.beam`) works on the head's encoder output
+A search (:mod:`hent_srt.search.greedy`, :mod:`hent_srt.search.beam`) works on the head's encoder output
 already passed through the joiner's encoder projection, enc (N, T, J), and calls a :class:`TransducerStep`:
 
 - ``blank_id``, ``context_size``;
@@ -99,4 +99,4 @@ def check_step(step: TransducerStep) -> None:
     """Raise ValueError unless ``step`` has the attributes of :class:`TransducerStep`."""
     for attribute in ("blank_id", "context_size", "predict", "join"):
         if not hasattr(step, attribute):
-            raise ValueError(f"a transducer step must have '{attribute}' (see hent_srt.decode.step)")
+            raise ValueError(f"a transducer step must have '{attribute}' (see hent_srt.search.step)")

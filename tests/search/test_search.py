@@ -1,6 +1,6 @@
 """Tests for greedy search, modified beam search and the blank penalty, on toys with known answers.
 
-The toys implement the transducer step interface (:mod:`hent_srt.decode.step`) directly: the predictor output
+The toys implement the transducer step interface (:mod:`hent_srt.search.step`) directly: the predictor output
 is the one-hot code of the whole context and the joiner reads a table indexed by (frame content, context)."""
 
 import itertools
@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from hent_srt.config import ModelConfig
-from hent_srt.decode.beam import modified_beam_search
-from hent_srt.decode.greedy import greedy_search
-from hent_srt.decode.step import apply_blank_penalty, start_contexts
 from hent_srt.model.hent import TaskHead
+from hent_srt.search.beam import modified_beam_search
+from hent_srt.search.greedy import greedy_search
+from hent_srt.search.step import apply_blank_penalty, start_contexts
 
 NEG = -1  # "no token" id that fills the start context
 

@@ -3,7 +3,7 @@
 :func:`greedy_advance` continues a batch of :class:`GreedyHyps` over new encoder frames; :func:`greedy_search`
 runs it once over whole utterances (offline), and :class:`hent_srt.decode.streaming.StreamingDecoder` runs it
 on each new chunk of every stream, carrying the hypotheses across chunks. The head is any
-:class:`hent_srt.decode.step.TransducerStep` (PyTorch, TorchScript, ONNX).
+:class:`hent_srt.search.step.TransducerStep` (PyTorch, TorchScript, ONNX).
 
 At frame t of row b (t < lens[b]) the search emits
 y = argmax_v (logits[v] - blank_penalty · [v = blank]), logits = join(enc[b, t], predict(context_b));
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hent_srt.decode.step import (
+from hent_srt.search.step import (
     TransducerStep,
     apply_blank_penalty,
     check_encoder_output,
@@ -85,7 +85,7 @@ def greedy_search(
     """Batched greedy search over whole utterances (module docstring).
 
     Args:
-        step: the task head (see :mod:`hent_srt.decode.step`).
+        step: the task head (see :mod:`hent_srt.search.step`).
         encoder_out: (B, T, J) the head's encoder output passed through the joiner's encoder projection.
         encoder_out_lens: (B,) int64 valid frames per utterance.
         blank_penalty: subtracted from the blank logit (finite; 0 disables).
