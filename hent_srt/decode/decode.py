@@ -30,6 +30,7 @@ import torch
 from lhotse import CutSet
 
 from hent_srt.config import Config, load_config
+from hent_srt.data.corpora.synth import num_crossings
 from hent_srt.data.loader import make_dataloader
 from hent_srt.data.schema import target_refs
 from hent_srt.data.text import NORMALIZERS, get_normalizer
@@ -39,7 +40,7 @@ from hent_srt.decode.results import format_section, write_section
 from hent_srt.decode.search import greedy_search, modified_beam_search
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.fileio import write_text_atomic
-from hent_srt.metrics import error_rate, format_error_details, translation_score
+from hent_srt.metrics import error_rate, format_error_details, reordering_scores, translation_score
 from hent_srt.model.hent import HentSrt, build_model
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ def score_and_write(
         num_refs = min(len(r) for r in ref_lists)
         streams = [[refs[k] for refs in ref_lists] for k in range(num_refs)]
         _write_text(out_dir / f"refs-st-{set_name}.txt", dict(zip(ids, streams[0])))
+        crossings = [num_crossings(by_id[i]) for i in ids]
     for penalty, st_hyps in decoded.items():
         hyp_text = {i: tgt_norm(st_hyps[i]) for i in ids}
         score = translation_score([hyp_text[i] for i in ids], streams)
@@ -236,6 +238,8 @@ def score_and_write(
         row = {"blank_penalty": penalty, "bleu": score.bleu, "chrf": score.chrf,
                "length_ratio": score.length_ratio, "bleu_signature": score.bleu_signature,
                "chrf_signature": score.chrf_signature, "num_refs": score.num_refs}
+        if None not in crossings:  # the corpus records the reordering of each segment (the synthetic one does)
+            row["reordering"] = reordering_scores([hyp_text[i] for i in ids], streams, crossings)
         if hyps.st_delays.get(penalty):
             per_utt = {i: utterance_latency(hyps.st_delays[penalty][i], hyps.source_seconds[i]) for i in ids}
             row["latency"] = summarize_latency(per_utt)
