@@ -269,7 +269,8 @@ def reordering_scores(
     ``crossings[i]`` is the number of crossing links of segment i's word alignment (0: monotone translation).
     Returns ``{name: {"num_segments", "bleu", "chrf", "length_ratio", "ribes", "kendall_tau", "bleu_signature",
     "chrf_signature", "num_refs"}}`` for each subset ``(name, low, high)`` (segments with low <= crossings <=
-    high; high None: no upper bound); a subset without segments holds only ``num_segments`` = 0.
+    high; high None: no upper bound); a subset without segments holds only ``num_segments`` = 0; ``kendall_tau`` is
+    None when no segment of the subset has two matched words.
     """
     _check_streams(hyps, refs)
     if len(crossings) != len(hyps):
@@ -289,7 +290,8 @@ def reordering_scores(
         order = word_order_score(sub_hyps, sub_refs)
         out[name] = {
             "num_segments": len(keep), "bleu": score.bleu, "chrf": score.chrf, "length_ratio": score.length_ratio,
-            "ribes": order.ribes, "kendall_tau": order.kendall_tau, "bleu_signature": score.bleu_signature,
+            "ribes": order.ribes, "kendall_tau": order.kendall_tau if order.num_matched else None,
+            "bleu_signature": score.bleu_signature,
             "chrf_signature": score.chrf_signature, "num_refs": score.num_refs,
         }
     return out
