@@ -5,14 +5,14 @@ The study's runs leave ``hent-srt decode`` summaries (``summary-<split>.json``) 
     <exp_root>/<pair>/seed<S>/<model><suffix>/decode/summary-{dev,test}.json     stage-4 models (ASR + ST)
     <exp_root>/<pair>/seed<S>/<pretrain><suffix>/decode/summary-test.json        their stage-3 (ASR-only) model
 
-with ``suffix`` "" with CR-CTC and "_nocr" without. For each run the ST blank penalty is the one with the best dev
-BLEU (ties: the smaller penalty); the test scores are read at that penalty, never chosen on test. Per (pair, model,
-CR-CTC) row and over the seeds found: test WER (CER for a pair scored on characters), the ASR degradation (stage-4
-WER minus the WER of the stage-3 model it was initialised from, same seed), BLEU, chrF++, length ratio, and the
-scores split by reordering (:func:`hent_srt.metrics.reordering_scores`: BLEU on monotone sentences, on reordered
-ones (>= 1 crossing link) and on strongly reordered ones (>= 10), chrF++ on the first two, RIBES). A cell is
-``mean ± s`` with ``s`` the sample standard deviation (n - 1), the mean alone for one seed. Missing runs are
-listed, not guessed.
+with ``suffix`` "_cr" with CR-CTC and "" without (the demo's confs train without it). For each run the ST blank
+penalty is the one with the best dev BLEU (ties: the smaller penalty); the test scores are read at that penalty,
+never chosen on test. Per (pair, model, CR-CTC) row and over the seeds found: test WER (CER for a pair scored on
+characters), the ASR degradation (stage-4 WER minus the WER of the stage-3 model it was initialised from, same
+seed), BLEU, chrF++, length ratio, and the scores split by reordering (:func:`hent_srt.metrics.reordering_scores`:
+BLEU on monotone sentences, on reordered ones (>= 1 crossing link) and on strongly reordered ones (>= 10), chrF++ on
+the first two, RIBES). A cell is ``mean ± s`` with ``s`` the sample standard deviation (n - 1), the mean alone for
+one seed. Missing runs are listed, not guessed.
 
     python -m hent_srt.study --exp-root exp/study/exp --pairs "es-en zh-en" --seeds "1 2 3" \\
         --models "nt_shared hier1 hier2" --cr "true false" --out STUDY.md
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from hent_srt.fileio import write_text_atomic
 
-NO_CR_SUFFIX = "_nocr"
+CR_SUFFIX = "_cr"
 INTRO = (
     "Written by `egs/mini/study.sh` (hent_srt/study.py) from the decode summaries of its runs. Each row: one "
     "model, with or without CR-CTC, mean ± sample standard deviation over the training seeds listed (the corpus "
@@ -72,7 +72,7 @@ def _load(path: Path) -> dict:
 
 def run_dir(exp_root: Path, pair: str, seed: int, name: str, cr: bool) -> Path:
     """Experiment directory of conf ``name`` (with or without CR-CTC) of one pair and seed."""
-    return exp_root / pair / f"seed{seed}" / f"{name}{'' if cr else NO_CR_SUFFIX}"
+    return exp_root / pair / f"seed{seed}" / f"{name}{CR_SUFFIX if cr else ''}"
 
 
 def best_dev_row(dev: dict, source: Path) -> dict:

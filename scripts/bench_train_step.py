@@ -31,7 +31,7 @@ audio per second; the summary line compares the modes.
 
 A mode is "off" (CR-CTC off), "on" (CR-CTC on) or either followed by "+KEY=VALUE,..." config overrides
 (several modes are separated by ";" when an override holds a comma), e.g. ``off;on;on+loss.time_mask_ratio=1``.
-The demo's step before and after CR-CTC: ``--batch 14 --modes off`` (30 s batches, one view) against
+The demo's step and that of its CR-CTC confs (conf/*_cr.yaml): ``--batch 14 --modes off`` (30 s batches, one view) against
 ``--batch 7 --modes on`` (15 s per view, two views).
 """
 

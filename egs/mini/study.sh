@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The egs/mini study: NT-Shared, Hier1 and Hier2 (conf/nt_shared.yaml, conf/hier1.yaml, conf/hier2.yaml: their
-# comments give the definitions), each with CR-CTC (as the demo) and without (the conf/*_nocr.yaml twins: same
-# updates, same computation per update), on each language pair, for several training seeds; then STUDY.md with
-# mean ± std over the seeds (hent_srt/study.py reads the decode summaries).
+# comments give the definitions), each without CR-CTC (as the demo) and with it (the conf/*_cr.yaml twins, stage 3
+# conf/asr_pretrain_cr.yaml: 15 s of audio per view, so the same computation per update), on each language pair,
+# for several training seeds; then STUDY.md with mean ± std over the seeds (hent_srt/study.py reads the decode
+# summaries).
 #
 # Per pair, stages 0-2 of run.sh once (the corpus of --corpus-seed, shared by every run); per seed and CR-CTC
 # setting, run.sh stages 3-5 (stage-3 model, the stage-4 models initialised from it, decoded on dev and test with
@@ -42,7 +43,7 @@ for pair in $pairs; do
   bash run.sh --pair "$pair" "${common[@]}" --stage 0 --stop-stage 2
   for seed in $seeds; do
     for c in $cr; do
-      suffix=; [ "$c" = true ] || suffix=_nocr
+      suffix=; [ "$c" = false ] || suffix=_cr
       exp=$work_dir/exp/$pair/seed$seed
       pretrain=asr_pretrain$suffix
       finetune=; for m in $models; do finetune="$finetune $m$suffix"; done
