@@ -8,15 +8,27 @@ then a deletion, then an insertion at each step of the traceback (as Kaldi's ``c
 BLEU: sacrebleu's corpus BLEU, lowercased, tokenizer 13a; chrF++: ``CHRF(word_order=2)``. Every score is
 returned with its sacrebleu signature, which names the number of references. Several references per segment are
 supported (Fisher dev/dev2/test have four).
+
+Word order: RIBES (Isozaki et al. 2010) through nltk, on the same lowercased 13a tokens as BLEU. Per sentence the
+hypothesis words found in the reference are aligned to reference positions (nltk's ``word_rank_alignment``: a
+word occurring once on each side is matched directly, a repeated one by the shortest unique n-gram context), and
+the normalised Kendall tau of those positions is ``NKT = (tau + 1) / 2`` = the share of matched-word pairs in the
+reference's order (1 for the reference order, 0 for its reverse, 0 with fewer than two matches);
+``RIBES = NKT · P^0.25 · BP^0.1`` with P the share of hypothesis words matched and BP = min(1, exp(1 - |ref| /
+|hyp|)); the best reference counts; corpus RIBES is the mean over sentences. :func:`reordering_scores` reports
+BLEU, chrF++ and these on the monotone and the reordered segments separately (by the number of crossing links of
+each segment's word alignment, when the corpus knows it, as the synthetic one does).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 # ---------------------------------------------------------------------------------------------------------
 # Error rates
@@ -156,13 +168,17 @@ class TranslationScore:
         )
 
 
-def translation_score(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> TranslationScore:
-    """Corpus BLEU (lowercased, 13a) and chrF++ of ``hyps`` against ``refs[k][i]`` (reference k of segment i)."""
+def _check_streams(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
     if not refs:
         raise ValueError("refs must hold at least one reference stream")
     for k, stream in enumerate(refs):
         if len(stream) != len(hyps):
             raise ValueError(f"reference stream {k} has {len(stream)} segments, hypotheses have {len(hyps)}")
+
+
+def translation_score(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> TranslationScore:
+    """Corpus BLEU (lowercased, 13a) and chrF++ of ``hyps`` against ``refs[k][i]`` (reference k of segment i)."""
+    _check_streams(hyps, refs)
     bleu_metric = BLEU(lowercase=True, tokenize="13a")
     chrf_metric = CHRF(word_order=2)
     ref_lists = [list(stream) for stream in refs]
@@ -179,6 +195,106 @@ def translation_score(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> Tra
         num_segments=len(hyps),
         bleu_detail=str(bleu),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Word order, and scores split by reordering
+
+
+@dataclass
+class WordOrderScore:
+    """Corpus RIBES and mean normalised Kendall tau (both in percent); see the module docstring.
+
+    ``kendall_tau`` averages over the ``num_matched`` segments with at least two matched words (fewer carry no
+    order); ``ribes`` over all ``num_segments`` (a segment with fewer than two matches scores 0)."""
+
+    ribes: float
+    kendall_tau: float
+    num_segments: int
+    num_matched: int
+
+
+def _order_tokens(text: str, tokenizer: Tokenizer13a) -> list[str]:
+    return tokenizer(text.lower()).split()
+
+
+def word_order_score(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> WordOrderScore:
+    """RIBES and Kendall tau of ``hyps`` against ``refs[k][i]`` (reference k of segment i), nltk's implementation."""
+    from nltk.translate.ribes_score import kendall_tau, word_rank_alignment
+
+    _check_streams(hyps, refs)
+    tokenizer = Tokenizer13a()
+    ribes_sum, tau_sum, matched = 0.0, 0.0, 0
+    for i, hyp in enumerate(hyps):
+        hyp_tokens = _order_tokens(hyp, tokenizer)
+        # per reference: (RIBES, has an order, NKT); the best RIBES counts, ties go to a reference with an order
+        candidates = [(0.0, False, 0.0)]
+        for stream in refs:
+            ref_tokens = _order_tokens(stream[i], tokenizer)
+            if not hyp_tokens or not ref_tokens:
+                continue
+            worder = word_rank_alignment(ref_tokens, hyp_tokens)
+            nkt = kendall_tau(worder) if len(worder) >= 2 else 0.0
+            precision = len(worder) / len(hyp_tokens)
+            brevity = min(1.0, math.exp(1.0 - len(ref_tokens) / len(hyp_tokens)))
+            candidates.append((nkt * precision**0.25 * brevity**0.10, len(worder) >= 2, nkt))
+        ribes, has_order, nkt = max(candidates)
+        ribes_sum += ribes
+        if has_order:
+            tau_sum += nkt
+            matched += 1
+    n = len(hyps)
+    return WordOrderScore(
+        ribes=100.0 * ribes_sum / n if n else float("nan"),
+        kendall_tau=100.0 * tau_sum / matched if matched else float("nan"),
+        num_segments=n,
+        num_matched=matched,
+    )
+
+
+# (name, min crossings, max crossings or None) of the subsets :func:`reordering_scores` reports
+REORDERING_SUBSETS: tuple[tuple[str, int, int | None], ...] = (
+    ("all", 0, None), ("monotone", 0, 0), ("reordered", 1, None), ("reordered_10", 10, None),
+)
+
+
+def reordering_scores(
+    hyps: Sequence[str],
+    refs: Sequence[Sequence[str]],
+    crossings: Sequence[int],
+    subsets: Sequence[tuple[str, int, int | None]] = REORDERING_SUBSETS,
+) -> dict[str, dict]:
+    """BLEU, chrF++, length ratio, RIBES and Kendall tau on subsets of the segments chosen by ``crossings``.
+
+    ``crossings[i]`` is the number of crossing links of segment i's word alignment (0: monotone translation).
+    Returns ``{name: {"num_segments", "bleu", "chrf", "length_ratio", "ribes", "kendall_tau", "bleu_signature",
+    "chrf_signature", "num_refs"}}`` for each subset ``(name, low, high)`` (segments with low <= crossings <=
+    high; high None: no upper bound); a subset without segments holds only ``num_segments`` = 0; ``kendall_tau`` is
+    None when no segment of the subset has two matched words.
+    """
+    _check_streams(hyps, refs)
+    if len(crossings) != len(hyps):
+        raise ValueError(f"crossings has {len(crossings)} entries, hypotheses have {len(hyps)}")
+    bad = [c for c in crossings if isinstance(c, bool) or not isinstance(c, int) or c < 0]
+    if bad:
+        raise ValueError(f"crossings must be integers >= 0 (crossing alignment links per segment), got {bad[:3]}")
+    out: dict[str, dict] = {}
+    for name, low, high in subsets:
+        keep = [i for i, c in enumerate(crossings) if c >= low and (high is None or c <= high)]
+        if not keep:
+            out[name] = {"num_segments": 0}
+            continue
+        sub_hyps = [hyps[i] for i in keep]
+        sub_refs = [[stream[i] for i in keep] for stream in refs]
+        score = translation_score(sub_hyps, sub_refs)
+        order = word_order_score(sub_hyps, sub_refs)
+        out[name] = {
+            "num_segments": len(keep), "bleu": score.bleu, "chrf": score.chrf, "length_ratio": score.length_ratio,
+            "ribes": order.ribes, "kendall_tau": order.kendall_tau if order.num_matched else None,
+            "bleu_signature": score.bleu_signature,
+            "chrf_signature": score.chrf_signature, "num_refs": score.num_refs,
+        }
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -226,5 +342,6 @@ def normalize_all(texts: Sequence[str], normalizer: Callable[[str], str]) -> lis
 
 __all__ = [
     "Alignment", "align", "ErrorRate", "error_rate", "format_error_details", "tokenize_for_error_rate",
-    "TranslationScore", "translation_score", "read_kaldi_text", "match_ids", "normalize_all",
+    "TranslationScore", "translation_score", "WordOrderScore", "word_order_score", "REORDERING_SUBSETS",
+    "reordering_scores", "read_kaldi_text", "match_ids", "normalize_all",
 ]

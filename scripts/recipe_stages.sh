@@ -10,6 +10,7 @@
 #   finetune_models            conf names trained in stage 4 from the stage-3 model [hent_srt]
 #   decode_streaming           stage 5 decodes chunk by chunk (causal confs; greedy, with latency) [false]
 #   decode_method beam blank_penalties epoch avg   (epoch 0: the last epoch; avg 0: epoch - 1)
+#   results_label              RESULTS.md section names: "MODEL (LABEL, SPLIT)" [the recipe directory's name]
 #   src_normalizer tgt_normalizer unit             scoring conventions (see `hent-srt score --help`);
 #                              a test split may override them: src_normalizer_SPLIT, tgt_normalizer_SPLIT, unit_SPLIT
 #   train_args                 extra `hent-srt train` arguments, e.g. "--set train.num_epochs=1"
@@ -203,7 +204,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         "${search[@]}" --blank-penalty "$blank_penalties" \
         --src-normalizer "${!src_norm_var:-${src_normalizer:-none}}" \
         --tgt-normalizer "${!tgt_norm_var:-${tgt_normalizer:-none}}" --unit "${!unit_var:-${unit:-word}}" \
-        --results-file "$results" --results-name "$model ($(basename "$(pwd)"), $split)" \
+        --results-file "$results" --results-name "$model (${results_label:-$(basename "$(pwd)")}, $split)" \
         --results-comment "epoch $dec_epoch, avg $dec_avg"
     done
   done

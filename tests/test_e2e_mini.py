@@ -42,7 +42,7 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
     refs = (decode / "refs-st-test.txt").read_text().splitlines()
     assert len(refs) == 6
     results = (tmp_path / "RESULTS.md").read_text()
-    assert "## hent_srt (mini, test)" in results and "BLEU signature" in results
+    assert "## hent_srt (mini es-en, test)" in results and "BLEU signature" in results
     export = exp / "hent_srt/export"
     for name in ("model.pt", "encoder.onnx", "joiner-st.onnx", "tokens-st.txt"):
         assert (export / name).is_file(), name

@@ -1,5 +1,7 @@
 """Metrics: hand-computed error rates, sacrebleu agreement, multi-reference behaviour, Kaldi-file checks."""
 
+import math
+
 import pytest
 from sacrebleu.metrics import BLEU, CHRF
 
@@ -9,7 +11,9 @@ from hent_srt.metrics import (
     format_error_details,
     match_ids,
     read_kaldi_text,
+    reordering_scores,
     translation_score,
+    word_order_score,
 )
 
 
@@ -87,6 +91,76 @@ def test_length_ratio():
 def test_reference_stream_length_mismatch():
     with pytest.raises(ValueError, match="reference stream 0"):
         translation_score(["a"], [["a", "b"]])
+
+
+def _brute_force_nkt(order: list[int]) -> float:
+    """Share of position pairs (i < j) with order[i] < order[j]."""
+    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1:]]
+    return sum(a < b for a, b in pairs) / len(pairs)
+
+
+def test_word_order_on_hand_built_permutations():
+    ref = "a b c d"
+    # identity: tau 1; reversed: 0; one adjacent swap: 5 of 6 pairs in order; an unmatched extra word keeps the
+    # order (tau 1) but lowers the precision P = 4/5 (BP = 1 as the hypothesis is longer): RIBES = 0.8^0.25
+    hyps = ["a b c d", "d c b a", "b a c d", "a b x c d"]
+    expected_nkt = [1.0, 0.0, 5 / 6, 1.0]
+    expected_ribes = [1.0, 0.0, 5 / 6, 0.8**0.25]
+    for hyp, nkt, ribes in zip(hyps, expected_nkt, expected_ribes):
+        score = word_order_score([hyp], [[ref]])
+        assert score.kendall_tau == pytest.approx(100 * nkt) and score.ribes == pytest.approx(100 * ribes)
+    corpus = word_order_score(hyps, [[ref] * 4])
+    assert corpus.ribes == pytest.approx(100 * sum(expected_ribes) / 4)
+    assert corpus.kendall_tau == pytest.approx(100 * sum(expected_nkt) / 4) and corpus.num_matched == 4
+
+
+def test_kendall_tau_equals_brute_force_on_random_permutations():
+    import random
+
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(9)]
+    for _ in range(20):
+        order = list(range(len(words)))
+        rng.shuffle(order)
+        score = word_order_score([" ".join(words[k] for k in order)], [[" ".join(words)]])
+        assert score.kendall_tau == pytest.approx(100 * _brute_force_nkt(order))
+
+
+def test_word_order_with_fewer_than_two_matches_and_best_reference():
+    score = word_order_score(["x y", "a"], [["a b", "a b"]])
+    assert score.ribes == 0.0 and score.num_matched == 0
+    assert math.isnan(score.kendall_tau)
+    # the second reference has the hypothesis order: it is the one that counts
+    two_refs = word_order_score(["c b a"], [["a b c"], ["c b a"]])
+    assert two_refs.kendall_tau == pytest.approx(100.0) and two_refs.ribes == pytest.approx(100.0)
+
+
+def test_reordering_scores_split_by_crossings_equal_sacrebleu_on_the_subsets():
+    hyps = ["the cat sat on the mat", "my brother's house is big", "i bought the book yesterday",
+            "the dog that i saw in the park yesterday", "she reads a red book"]
+    refs = ["the cat sat on the mat", "the house of my brother is big", "yesterday i bought the book",
+            "the dog that i saw yesterday in the park", "she reads the red book"]
+    crossings = [0, 4, 3, 12, 0]
+    out = reordering_scores(hyps, [refs], crossings)
+    bleu, chrf = BLEU(lowercase=True, tokenize="13a"), CHRF(word_order=2)
+    for name, keep in (("all", [0, 1, 2, 3, 4]), ("monotone", [0, 4]), ("reordered", [1, 2, 3]),
+                       ("reordered_10", [3])):
+        sub_h, sub_r = [hyps[i] for i in keep], [[refs[i] for i in keep]]
+        assert out[name]["num_segments"] == len(keep)
+        assert out[name]["bleu"] == pytest.approx(bleu.corpus_score(sub_h, sub_r).score)
+        assert out[name]["chrf"] == pytest.approx(chrf.corpus_score(sub_h, sub_r).score)
+        assert out[name]["ribes"] == pytest.approx(word_order_score(sub_h, sub_r).ribes)
+        assert "nrefs:1" in out[name]["bleu_signature"]
+    assert out["monotone"]["bleu"] != out["reordered"]["bleu"]
+    # no segment with 10 or more crossings: the subset is reported empty
+    assert reordering_scores(hyps[:3], [refs[:3]], crossings[:3])["reordered_10"] == {"num_segments": 0}
+
+
+def test_reordering_scores_reject_bad_crossings():
+    with pytest.raises(ValueError, match="crossings has 1 entries"):
+        reordering_scores(["a", "b"], [["a", "b"]], [0])
+    with pytest.raises(ValueError, match="integers >= 0"):
+        reordering_scores(["a"], [["a"]], [-1])
 
 
 def test_kaldi_files_and_missing_ids(tmp_path):

@@ -10,6 +10,10 @@
 # utterances; made in stage 0) into training, as the LDC recipes mix MUSAN; --musan false trains without noise.
 # --streaming true trains the causal twins (conf/asr_pretrain_streaming.yaml, conf/hent_srt_streaming.yaml) on the
 # same data, decodes them chunk by chunk (with latency) and also exports and checks model-streaming.pt.
+# --pretrain-model NAME and --finetune-models "NAME ..." choose other confs for stages 3 and 4 (stage 5 decodes the
+# stage-4 models; `--stage 5 --stop-stage 5 --finetune-models asr_pretrain` decodes the stage-3 model), --exp-dir
+# and --results other places for the experiments and RESULTS.md, --test-splits the splits stage 5 decodes
+# (egs/mini/study.sh uses these).
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0
@@ -29,23 +33,34 @@ verify_num=20
 blank_penalties=0,0.5,1,1.5,2
 work_dir=.
 train_args=
+pretrain_model=
+finetune_models=
+exp_dir=
+results=
+test_splits=test
 . ../../scripts/parse_options.sh
 
+# Scoring per pair: Mandarin transcripts have no spaces, so their ASR is scored on characters (CER) with the
+# mandarin normaliser; Arabic with the Arabic WER normalisation (hamza/alef, ta marbuta, alef maqsura). RESULTS.md
+# sections carry the pair, so one pair's rows never replace another's.
+src_normalizer=none tgt_normalizer=none unit=word
+case $pair in
+  zh-en) src_normalizer=mandarin unit=char ;;
+  ar-en) src_normalizer=arabic_wer ;;
+esac
+results_label="mini $pair"
+
 data=$work_dir/data/$pair
-exp=$work_dir/exp/$pair
-results=$work_dir/RESULTS.md
+exp=${exp_dir:-$work_dir/exp/$pair}
+results=${results:-$work_dir/RESULTS.md}
 manifest_prefix=$data/manifests/$pair
 train_split=train
 dev_split=dev
-test_splits=test
 speed_perturb=false
 ngpu=1
 decode_method=greedy
-finetune_models=hent_srt
-pretrain_model=asr_pretrain
 decode_streaming=false
 export_streaming=false
-if [ "$compare_shared" = true ]; then finetune_models="hent_srt nt_shared"; fi
 case "$musan" in
   true) musan_dir=$data/noise ;;
   false) musan_dir=none ;;
@@ -53,7 +68,15 @@ case "$musan" in
 esac
 if [ "$streaming" = true ]; then
   if [ "$compare_shared" = true ]; then echo "$0: --streaming true has no NT-Shared twin; drop --compare-shared" >&2; exit 2; fi
+  if [ -n "$pretrain_model$finetune_models" ]; then
+    echo "$0: --streaming true chooses its own confs; drop --pretrain-model / --finetune-models" >&2; exit 2
+  fi
   pretrain_model=asr_pretrain_streaming finetune_models=hent_srt_streaming decode_streaming=true export_streaming=true
+fi
+pretrain_model=${pretrain_model:-asr_pretrain}
+if [ -z "$finetune_models" ]; then
+  finetune_models=hent_srt
+  if [ "$compare_shared" = true ]; then finetune_models="hent_srt nt_shared"; fi
 fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && ! [ -f "${manifest_prefix}_cuts_train.jsonl.gz" ]; then

@@ -46,6 +46,7 @@ from lhotse import CutSet
 
 from hent_srt.argtypes import finite_float, int_at_least, positive_float
 from hent_srt.config import Config, load_config
+from hent_srt.data.corpora.synth import num_crossings
 from hent_srt.data.loader import make_dataloader
 from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import target_refs
@@ -57,7 +58,7 @@ from hent_srt.decode.runtimes import SEARCH_METHODS, ModelRuntime, search_heads
 from hent_srt.decode.setting import DecodeSetting, weights_tag
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.fileio import write_text_atomic
-from hent_srt.metrics import error_rate, format_error_details, translation_score
+from hent_srt.metrics import error_rate, format_error_details, reordering_scores, translation_score
 from hent_srt.model.arch import check_fits, shapes_of
 from hent_srt.model.hent import HentSrt, build_model
 from hent_srt.train.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
@@ -239,6 +240,7 @@ def score_and_write(
         num_refs = min(len(r) for r in ref_lists)
         streams = [[refs[k] for refs in ref_lists] for k in range(num_refs)]
         _write_text(out_dir / f"refs-st-{set_name}.txt", dict(zip(ids, streams[0])))
+        crossings = [num_crossings(by_id[i]) for i in ids]
     for penalty, st_hyps in decoded.items():
         hyp_text = {i: tgt_norm(st_hyps[i]) for i in ids}
         score = translation_score([hyp_text[i] for i in ids], streams)
@@ -248,6 +250,8 @@ def score_and_write(
         row = {"blank_penalty": penalty, "bleu": score.bleu, "chrf": score.chrf,
                "length_ratio": score.length_ratio, "bleu_signature": score.bleu_signature,
                "chrf_signature": score.chrf_signature, "num_refs": score.num_refs}
+        if None not in crossings:  # the corpus records the reordering of each segment (the synthetic one does)
+            row["reordering"] = reordering_scores([hyp_text[i] for i in ids], streams, crossings)
         if hyps.st_delays.get(penalty):
             per_utt = {i: utterance_latency(hyps.st_delays[penalty][i], hyps.source_seconds[i]) for i in ids}
             row["latency"] = summarize_latency(per_utt)

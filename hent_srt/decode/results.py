@@ -4,6 +4,10 @@ columns.
 Streaming decodes (summaries whose ST rows carry ``latency``) add, per test set, the mean first-token delay and
 average lagging of the translation in seconds (:mod:`hent_srt.decode.latency`).
 
+Summaries whose ST rows carry ``reordering`` (corpora that record each segment's crossing alignment links, see
+:func:`hent_srt.metrics.reordering_scores`) get a second table: BLEU, chrF++ and RIBES on the monotone segments
+(0 crossings), the reordered ones (>= 1) and the strongly reordered ones (>= 10), with the segment counts.
+
 Sections are keyed by their heading, which names the model and the setting (:func:`section_heading`): writing a
 section again replaces it, a decode with another setting adds its own, the others are kept. Each table carries
 the sacrebleu signature of its BLEU column and the exact commands that produced it.
@@ -49,11 +53,46 @@ def format_section(model_name: str, method: str, summaries: Sequence[dict], comm
         rows.append("| " + " | ".join(cells) + f" | {comment} |")
     signatures = sorted({r["bleu_signature"] for s in summaries for r in s.get("st", [])})
     lines = [f"## {model_name}", "", header, rule, *rows, ""]
+    lines += _reordering_table(method, penalties, summaries)
     if signatures:
         lines.append("BLEU signature: " + "; ".join(f"`{sig}`" for sig in signatures))
         lines.append("")
     lines += ["Commands:", "", "```sh", *commands, "```", ""]
     return "\n".join(lines)
+
+
+REORDERING_COLUMNS = (("monotone", "bleu", "BLEU"), ("reordered", "bleu", "BLEU"), ("reordered_10", "bleu", "BLEU"),
+                      ("monotone", "chrf", "chrF++"), ("reordered", "chrf", "chrF++"),
+                      ("monotone", "ribes", "RIBES"), ("reordered", "ribes", "RIBES"))
+SUBSET_LABELS = {"monotone": "0 crossings", "reordered": ">= 1 crossing", "reordered_10": ">= 10 crossings"}
+
+
+def _reordering_table(method: str, penalties: Sequence[float | None], summaries: Sequence[dict]) -> list[str]:
+    """Markdown lines of the reordering table (none when no summary carries ``reordering``)."""
+    with_split = [s for s in summaries if any("reordering" in r for r in s.get("st", []))]
+    if not with_split:
+        return []
+
+    def counts(s: dict) -> dict[str, int]:
+        first = next(r["reordering"] for r in s["st"] if "reordering" in r)
+        return {name: first[name]["num_segments"] for name in SUBSET_LABELS}
+
+    header = "| decoding | ST blank penalty | " + " | ".join(
+        f"{s['set']} {metric} {SUBSET_LABELS[subset]} ({counts(s)[subset]})"
+        for s in with_split for subset, _, metric in REORDERING_COLUMNS
+    ) + " |"
+    rows = []
+    for penalty in penalties:
+        cells = [method, "—" if penalty is None else f"{penalty:g}"]
+        for s in with_split:
+            st = next((r for r in s["st"] if r["blank_penalty"] == penalty), {})
+            split = st.get("reordering", {})
+            cells += [f"{split[subset][key]:.2f}" if split.get(subset, {}).get("num_segments") else "—"
+                      for subset, key, _ in REORDERING_COLUMNS]
+        rows.append("| " + " | ".join(cells) + " |")
+    rule = "|" + "---|" * (2 + len(REORDERING_COLUMNS) * len(with_split))
+    return ["Split by reordering (crossing alignment links of each test sentence; segment counts in brackets):", "",
+            header, rule, *rows, ""]
 
 
 def _seconds(value: float | None) -> str:

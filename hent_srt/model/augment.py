@@ -2,8 +2,8 @@
 
 ``make_views(x, x_lens, spec_augment)`` returns a (2B, T, F) batch: rows b and B + b are the same utterance,
 time-warped once (lhotse's ``time_warp`` over its valid frames), then frequency- and time-masked
-independently by ``spec_augment`` (a lhotse ``SpecAugment`` without time warp). Without ``spec_augment``
-(validation) the two copies are identical.
+independently by ``spec_augment`` (a lhotse ``SpecAugment`` without time warp). The model builds views in training
+only (:meth:`hent_srt.model.hent.HentSrt.uses_two_views`).
 """
 
 from __future__ import annotations
@@ -38,11 +38,9 @@ def warp_time(x: torch.Tensor, x_lens: torch.Tensor, factor: int = 80) -> torch.
 def make_views(
     x: torch.Tensor,
     x_lens: torch.Tensor,
-    spec_augment: SpecAugment | None,
+    spec_augment: SpecAugment,
     time_warp_factor: int = 80,
 ) -> torch.Tensor:
     """(B, T, F) → (2B, T, F): two views of every utterance (see the module docstring)."""
-    if spec_augment is None:
-        return x.repeat(2, 1, 1)
     warped = warp_time(x, x_lens, time_warp_factor) if time_warp_factor >= 1 else x
     return spec_augment(warped.repeat(2, 1, 1))

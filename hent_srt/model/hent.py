@@ -344,6 +344,14 @@ class HentSrt(nn.Module):
             cr = cr_ctc_consistency(view_a, view_b, lens_a)
         return ctc, cr, dropped
 
+    def uses_two_views(self) -> bool:
+        """Whether :meth:`forward` duplicates the batch into two augmented views (CR-CTC, training only).
+
+        In eval the views would be identical copies: the halved transducer and CTC terms of two equal copies equal
+        those of one, and the consistency term is 0, so validation runs on the batch once (half the cost, the
+        same values)."""
+        return self.training and self.cfg.use_ctc and self.loss_cfg.use_cr_ctc
+
     def loss_scales(self) -> tuple[float, float]:
         """(simple, pruned) warm-up scales at training step n = ``self.train_step``.
 
@@ -380,10 +388,10 @@ class HentSrt(nn.Module):
                              f"missing {missing}, wrong length {wrong}")
         x, x_lens = features, feature_lens
         device = x.device
-        two_views = self.cfg.use_ctc and self.loss_cfg.use_cr_ctc
+        two_views = self.uses_two_views()
         token_lists = {t: list(tokens[t]) for t in self.cfg.tasks}
         if two_views:
-            x = make_views(x, x_lens, self.spec_augment if self.training else None)
+            x = make_views(x, x_lens, self.spec_augment)
             x_lens = x_lens.repeat(2)
             token_lists = {t: v + v for t, v in token_lists.items()}
         encoded = self.encode(x, x_lens)

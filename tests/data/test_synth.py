@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from hent_srt.data.corpora import synth_audio
-from hent_srt.data.corpora.synth import add_arguments, build_corpus, main, manifest_path
+from hent_srt.data.corpora.synth import add_arguments, build_corpus, main, manifest_path, num_crossings
 from hent_srt.data.corpora.synth_grammar import count_swaps
 from hent_srt.data.corpora.synth_text import PAIRS, generate_sentence, is_held_out, make_splits
 
@@ -168,6 +168,29 @@ def test_corpus_audio_and_manifests(tmp_path, pair, telephone):
             assert file_rate == cut.sampling_rate == rate and len(audio) == cut.recording.num_samples
             assert _frames_with_speech(audio, rate) > 0.3
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_manifests_record_the_crossings_of_the_grammar_and_features_keep_them(tmp_path):
+    from lhotse import CutSet
+
+    from hent_srt.data.features import compute_features
+
+    pair, seed = "zh-en", 5
+    sizes = {"train": 12, "dev": 2, "test": 4}
+    paths = _build(tmp_path, pair, seed=seed, sizes={f"num_{k}": v for k, v in sizes.items()})
+    sentences = make_splits(pair, seed, sizes)
+    recorded = []
+    for split in ("train", "dev", "test"):
+        cuts = CutSet.from_file(paths[split]).to_eager()
+        expected = [count_swaps(s.links) for s in sentences[split]]
+        got = [num_crossings(cut) for cut in sorted(cuts, key=lambda c: c.id)]
+        assert got == expected, split
+        recorded += got
+    assert 0 in recorded and max(recorded) > 0  # both monotone and reordered sentences
+    fbank = CutSet.from_file(compute_features(paths["test"], tmp_path / "fbank", "test")).to_eager()
+    assert [num_crossings(c) for c in sorted(fbank, key=lambda c: c.id)] == [
+        count_swaps(s.links) for s in sentences["test"]
+    ]
 
 
 def test_same_seed_gives_byte_identical_manifests(tmp_path, monkeypatch):

@@ -50,3 +50,19 @@ def test_write_section_replaces_by_heading_and_keeps_others(tmp_path):
     text = path.read_text()
     assert text.count("## a") == 1 and text.count("## b") == 1
     assert "three" in text and "| one |" not in text and text.index("## a") < text.index("## b")
+
+
+def test_reordering_table_when_the_rows_carry_split_scores():
+    def subset(n: int, bleu: float) -> dict:
+        return {"num_segments": n, "bleu": bleu, "chrf": bleu + 10, "ribes": bleu + 20} if n else {"num_segments": 0}
+
+    s = summary("test", None)
+    for row in s["st"]:
+        row["reordering"] = {"all": subset(5, 30.0), "monotone": subset(2, 40.0 + row["blank_penalty"]),
+                             "reordered": subset(3, 25.0), "reordered_10": subset(0, 0.0)}
+    section = format_section("m", "greedy", [s], "", [])
+    assert "Split by reordering" in section
+    header, *rows = table_rows(section.split("Split by reordering")[1])
+    assert header[2:5] == ["test BLEU 0 crossings (2)", "test BLEU >= 1 crossing (3)", "test BLEU >= 10 crossings (0)"]
+    assert rows[1][2:] == ["42.00", "25.00", "—", "52.00", "35.00", "62.00", "45.00"]
+    assert "Split by reordering" not in format_section("m", "greedy", [summary("test", None)], "", [])

@@ -174,14 +174,27 @@ def test_cr_ctc_views_share_the_time_warp_and_differ_in_masks(monkeypatch):
     assert (~unmasked_a).any() and (~unmasked_b).any() and not torch.equal(unmasked_a, unmasked_b)
 
 
-def test_consistency_is_zero_without_masking():
+def test_eval_with_cr_ctc_equals_two_identical_views_and_one_view():
+    """Validation skips the duplication: its terms equal those of two unmasked copies (halved) and of CR-CTC off."""
     torch.manual_seed(5)
     model = build_model(micro_config(), micro_loss())
     model.eval()
+    batch = random_batch()
+    assert not model.uses_two_views()
     with torch.no_grad():
-        out = model(*random_batch())
-    assert abs(float(out["asr_cr"])) < 1e-3 and abs(float(out["st_cr"])) < 1e-3
-    assert float(out["asr_ctc"]) > 0
+        out = model(*batch)
+        features, feature_lens, tokens = batch
+        doubled = model(features.repeat(2, 1, 1), feature_lens.repeat(2), {t: v * 2 for t, v in tokens.items()})
+        model.loss_cfg = dataclasses.replace(model.loss_cfg, use_cr_ctc=False)
+        off = model(*batch)
+    for key in ("asr_simple", "asr_pruned", "asr_ctc", "st_simple", "st_pruned", "st_ctc", "loss"):
+        assert float(out[key]) == pytest.approx(float(off[key]), rel=1e-6), key
+        assert float(out[key]) == pytest.approx(0.5 * float(doubled[key]), rel=1e-4), key
+    assert float(out["asr_cr"]) == 0.0 and float(out["asr_ctc"]) > 0
+    model.train()
+    assert not model.uses_two_views()  # CR-CTC off
+    model.loss_cfg = dataclasses.replace(model.loss_cfg, use_cr_ctc=True)
+    assert model.uses_two_views()
 
 
 def test_loss_scales_warm_up():

@@ -3,7 +3,10 @@
 ``build_corpus`` draws sentence pairs from a small grammar (``synth_text``: Spanish, Arabic or Mandarin with
 aligned English translations whose word order differs), speaks them with eSpeak NG voices (``synth_audio``),
 writes the audio as FLAC under ``<out>/audio/<pair>/<split>/`` and one lhotse CutSet per split,
-``<out>/<pair>_cuts_<split>.jsonl.gz``, in the cut schema (``hent_srt.data.schema``).
+``<out>/<pair>_cuts_<split>.jsonl.gz``, in the cut schema (``hent_srt.data.schema``). Each supervision also
+carries ``custom["num_crossings"]``: the number of crossing alignment links of its sentence pair (``count_swaps``
+of the grammar's alignment; 0 for a monotone translation), which scoring uses to split the test set by reordering
+(:func:`hent_srt.metrics.reordering_scores`); :func:`num_crossings` reads it back.
 
 Everything is seeded: the same arguments give byte-identical manifests (the gzip header carries no time or
 file name), whatever ``num_jobs``. Manifests and audio files are written to a temporary name and renamed.
@@ -22,14 +25,25 @@ import zlib
 from pathlib import Path
 
 from hent_srt.data.corpora.synth_audio import AudioJob, make_speakers, shutdown_workers, synthesize
+from hent_srt.data.corpora.synth_grammar import count_swaps
 from hent_srt.data.corpora.synth_text import PAIRS, SPLITS, make_splits
 
-__all__ = ["add_arguments", "build_corpus", "main", "manifest_path"]
+__all__ = ["NUM_CROSSINGS", "add_arguments", "build_corpus", "main", "manifest_path", "num_crossings"]
+
+NUM_CROSSINGS = "num_crossings"
 
 
 def manifest_path(out_dir: str | Path, pair: str, split: str) -> Path:
     """``<out_dir>/<pair>_cuts_<split>.jsonl.gz``."""
     return Path(out_dir) / f"{pair}_cuts_{split}.jsonl.gz"
+
+
+def num_crossings(cut) -> int | None:
+    """``custom["num_crossings"]`` of the cut's first supervision (None when the corpus did not record it)."""
+    if not cut.supervisions:
+        return None
+    value = (cut.supervisions[0].custom or {}).get(NUM_CROSSINGS)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _write_manifest(path: Path, records: list[dict]) -> None:
@@ -122,6 +136,7 @@ def build_corpus(
             translation=sentence.translation,
             speaker=speaker_id,
         )
+        supervision.custom[NUM_CROSSINGS] = count_swaps(sentence.links)
         cut = MonoCut(
             id=utt_id,
             start=0.0,

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The egs/mini study: NT-Shared, Hier1 and Hier2 (conf/nt_shared.yaml, conf/hier1.yaml, conf/hier2.yaml: their
+# comments give the definitions), each without CR-CTC (as the demo) and with it (the conf/*_cr.yaml twins, stage 3
+# conf/asr_pretrain_cr.yaml: 15 s of audio per view, so the same computation per update), on each language pair,
+# for several training seeds; then STUDY.md with mean ± std over the seeds (hent_srt/study.py reads the decode
+# summaries).
+#
+# Per pair, stages 0-2 of run.sh once (the corpus of --corpus-seed, shared by every run); per seed and CR-CTC
+# setting, run.sh stages 3-5 (stage-3 model, the stage-4 models initialised from it, decoded on dev and test with
+# the --blank-penalties sweep) and stage 5 for the stage-3 model (the ASR degradation needs its WER). A run whose
+# decode summaries all exist is skipped; an interrupted one resumes (run.sh's stages resume from checkpoints).
+#
+#   bash study.sh                                        # the full study (hours on CPU)
+#   bash study.sh --pairs zh-en --seeds "1 2 3" --models "nt_shared hier1" --cr true
+#   bash study.sh --pairs es-en --num-train 200 --train-args "--set train.num_epochs=1" --out /tmp/STUDY.md  # smoke
+set -euo pipefail
+cd "$(dirname "$0")"
+pairs="es-en ar-en zh-en"
+seeds="1 2 3"
+models="nt_shared hier1 hier2"
+cr="true false"
+corpus_seed=1
+num_train=3000
+num_dev=100
+num_test=200
+num_jobs=2
+blank_penalties=0,0.5,1,1.5,2
+train_args=
+work_dir=exp/study
+out=STUDY.md
+command_line="bash egs/mini/study.sh$(printf ' %q' "$@")"
+. ../../scripts/parse_options.sh
+
+for c in $cr; do
+  if [ "$c" != true ] && [ "$c" != false ]; then echo "$0: --cr takes true and/or false, got '$c'" >&2; exit 2; fi
+done
+log() { echo "$(date '+%H:%M:%S') [study] $*"; }
+common=(--work-dir "$work_dir" --num-train "$num_train" --num-dev "$num_dev" --num-test "$num_test"
+        --seed "$corpus_seed" --num-jobs "$num_jobs" --blank-penalties "$blank_penalties" --test-splits "dev test")
+
+for pair in $pairs; do
+  log "$pair: corpus, features, BPE"
+  bash run.sh --pair "$pair" "${common[@]}" --stage 0 --stop-stage 2
+  for seed in $seeds; do
+    for c in $cr; do
+      suffix=; [ "$c" = false ] || suffix=_cr
+      exp=$work_dir/exp/$pair/seed$seed
+      pretrain=asr_pretrain$suffix
+      finetune=; for m in $models; do finetune="$finetune $m$suffix"; done
+      done_runs=0 all_runs=0
+      for m in $pretrain $finetune; do
+        all_runs=$((all_runs + 1))
+        if [ -f "$exp/$m/decode/summary-test.json" ]; then done_runs=$((done_runs + 1)); fi
+      done
+      if [ "$done_runs" -eq "$all_runs" ]; then log "$pair seed $seed CR-CTC $c: decoded already, skipped"; continue; fi
+      log "$pair seed $seed CR-CTC $c: $pretrain ->$finetune"
+      run=(bash run.sh --pair "$pair" "${common[@]}" --exp-dir "$exp" --results "$exp/RESULTS.md"
+           --pretrain-model "$pretrain" --train-args "--set train.seed=$seed $train_args")
+      "${run[@]}" --stage 3 --stop-stage 5 --finetune-models "${finetune# }"
+      "${run[@]}" --stage 5 --stop-stage 5 --finetune-models "$pretrain"
+    done
+  done
+done
+
+# the interpreter of the hent-srt on PATH (the one run.sh used)
+python=$(head -1 "$(command -v hent-srt)" | sed 's/^#!//')
+"$python" -m hent_srt.study --exp-root "$work_dir/exp" --pairs "$pairs" --seeds "$seeds" --models "$models" --cr "$cr" \
+  --out "$out" --command "$command_line"

@@ -1,0 +1,204 @@
+"""STUDY.md for ``egs/mini/study.sh``: models x CR-CTC x language pairs, mean ± std over training seeds.
+
+The study's runs leave ``hent-srt decode`` summaries (``summary-<split>.json``) at
+
+    <exp_root>/<pair>/seed<S>/<model><suffix>/decode/summary-{dev,test}.json     stage-4 models (ASR + ST)
+    <exp_root>/<pair>/seed<S>/<pretrain><suffix>/decode/summary-test.json        their stage-3 (ASR-only) model
+
+with ``suffix`` "_cr" with CR-CTC and "" without (the demo's confs train without it). For each run the ST blank
+penalty is the one with the best dev BLEU (ties: the smaller penalty); the test scores are read at that penalty,
+never chosen on test. Per (pair, model, CR-CTC) row and over the seeds found: test WER (CER for a pair scored on
+characters), the ASR degradation (stage-4 WER minus the WER of the stage-3 model it was initialised from, same
+seed), BLEU, chrF++, length ratio, and the scores split by reordering (:func:`hent_srt.metrics.reordering_scores`:
+BLEU on monotone sentences, on reordered ones (>= 1 crossing link) and on strongly reordered ones (>= 10), chrF++ on
+the first two, RIBES). A cell is ``mean ± s`` with ``s`` the sample standard deviation (n - 1), the mean alone for
+one seed. Missing runs are listed, not guessed.
+
+    python -m hent_srt.study --exp-root exp/study/exp --pairs "es-en zh-en" --seeds "1 2 3" \\
+        --models "nt_shared hier1 hier2" --cr "true false" --out STUDY.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hent_srt.fileio import write_text_atomic
+
+CR_SUFFIX = "_cr"
+INTRO = (
+    "Written by `egs/mini/study.sh` (hent_srt/study.py) from the decode summaries of its runs. Each row: one "
+    "model, with or without CR-CTC, mean ± sample standard deviation over the training seeds listed (the corpus "
+    "is the same for every seed). The ST blank penalty of each run is the best one on dev; test scores are read "
+    "at it. 'stage 4 − stage 3' is the ASR degradation of joint training: the test error rate of the ASR + ST "
+    "model minus that of the ASR-only model it was initialised from. The split columns score the test sentences "
+    "by the number of crossing links of their word alignment (monotone: 0; reordered: >= 1; >= 10), with the "
+    "number of sentences in brackets; RIBES is over all test sentences."
+)
+SPLIT_COLUMNS = (("monotone", "bleu", "BLEU mono."), ("reordered", "bleu", "BLEU reord."),
+                 ("reordered_10", "bleu", "BLEU reord. >= 10"), ("monotone", "chrf", "chrF++ mono."),
+                 ("reordered", "chrf", "chrF++ reord."), ("all", "ribes", "RIBES"))
+
+
+@dataclass
+class RunScores:
+    """The numbers of one (pair, model, CR-CTC, seed) run; ``split`` maps "subset.key" to a value."""
+
+    seed: int
+    metric: str
+    error_rate: float
+    degradation: float
+    penalty: float
+    bleu: float
+    chrf: float
+    length_ratio: float
+    bleu_signature: str
+    split: dict[str, float] = field(default_factory=dict)
+    split_counts: dict[str, int] = field(default_factory=dict)
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not a decode summary ({err}); rerun stage 5 of that run") from err
+
+
+def run_dir(exp_root: Path, pair: str, seed: int, name: str, cr: bool) -> Path:
+    """Experiment directory of conf ``name`` (with or without CR-CTC) of one pair and seed."""
+    return exp_root / pair / f"seed{seed}" / f"{name}{CR_SUFFIX if cr else ''}"
+
+
+def best_dev_row(dev: dict, source: Path) -> dict:
+    """The ST row of a dev summary with the highest BLEU (ties: the smallest blank penalty)."""
+    rows = dev.get("st") or []
+    if not rows:
+        raise ValueError(f"{source}: no ST rows; the study needs the dev set decoded by an ASR + ST model")
+    return max(rows, key=lambda r: (r["bleu"], -r["blank_penalty"]))
+
+
+def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr: bool) -> RunScores | None:
+    """Scores of one run, or None when one of its three summaries is missing."""
+    decode = run_dir(exp_root, pair, seed, model, cr) / "decode"
+    stage1 = run_dir(exp_root, pair, seed, pretrain, cr) / "decode" / "summary-test.json"
+    paths = (decode / "summary-dev.json", decode / "summary-test.json", stage1)
+    if not all(p.is_file() for p in paths):
+        return None
+    dev, test, pre = (_load(p) for p in paths)
+    chosen = best_dev_row(dev, paths[0])["blank_penalty"]
+    row = next((r for r in test.get("st", []) if r["blank_penalty"] == chosen), None)
+    if row is None:
+        raise ValueError(f"{paths[1]}: no ST row at blank penalty {chosen:g} (chosen on dev); decode dev and test "
+                         "with the same --blank-penalty list")
+    for summary, path in ((test, paths[1]), (pre, paths[2])):
+        if "asr" not in summary:
+            raise ValueError(f"{path}: no ASR result in this decode summary")
+    split, counts = {}, {}
+    for subset, values in (row.get("reordering") or {}).items():
+        counts[subset] = values["num_segments"]
+        for key in ("bleu", "chrf", "ribes"):
+            if key in values:
+                split[f"{subset}.{key}"] = values[key]
+    return RunScores(
+        seed=seed, metric=test["asr"]["metric"], error_rate=test["asr"]["error_rate"],
+        degradation=test["asr"]["error_rate"] - pre["asr"]["error_rate"], penalty=chosen, bleu=row["bleu"],
+        chrf=row["chrf"], length_ratio=row["length_ratio"], bleu_signature=row["bleu_signature"], split=split,
+        split_counts=counts,
+    )
+
+
+def mean_std(values: Sequence[float], digits: int = 2) -> str:
+    """``mean ± s`` (sample standard deviation), the mean alone for one value, "—" for none."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], models: Sequence[str],
+                 crs: Sequence[bool], pretrain: str = "asr_pretrain", command: str = "") -> tuple[str, list[str]]:
+    """(markdown, missing runs) of the study found under ``exp_root``."""
+    lines = ["# egs/mini study", "", INTRO, ""]
+    if command:
+        lines += ["Command:", "", "```sh", command, "```", ""]
+    missing: list[str] = []
+    signatures: set[str] = set()
+    for pair in pairs:
+        table: list[str] = []
+        metric = "WER"
+        counts: dict[str, int] = {}
+        for model in models:
+            for cr in crs:
+                runs = []
+                for seed in seeds:
+                    run = read_run(exp_root, pair, seed, model, pretrain, cr)
+                    if run is None:
+                        missing.append(f"{pair} {model} {'with' if cr else 'without'} CR-CTC, seed {seed}")
+                    else:
+                        runs.append(run)
+                if not runs:
+                    continue
+                metric = runs[0].metric
+                counts = counts or runs[0].split_counts
+                signatures.update(r.bleu_signature for r in runs)
+                cells = [model, "yes" if cr else "no", " ".join(str(r.seed) for r in runs),
+                         mean_std([r.error_rate for r in runs]), mean_std([r.degradation for r in runs]),
+                         mean_std([r.bleu for r in runs]), mean_std([r.chrf for r in runs]),
+                         mean_std([r.length_ratio for r in runs], 3)]
+                cells += [mean_std([r.split.get(f"{s}.{k}") for r in runs]) for s, k, _ in SPLIT_COLUMNS]
+                cells.append(" ".join(f"{r.penalty:g}" for r in runs))
+                table.append("| " + " | ".join(cells) + " |")
+        if not table:
+            continue
+        split_names = [f"{label} ({counts.get(subset, 0)})" if subset != "all" else label
+                       for subset, _, label in SPLIT_COLUMNS]
+        header = ["model", "CR-CTC", "seeds", f"test {metric}", f"{metric} stage 4 − stage 3", "BLEU", "chrF++",
+                  "len. ratio", *split_names, "ST blank penalty (dev)"]
+        lines += [f"## {pair}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *table, ""]
+    if signatures:
+        lines += ["BLEU signature: " + "; ".join(f"`{s}`" for s in sorted(signatures)), ""]
+    if missing:
+        lines += ["Runs not found (not finished or not run): " + "; ".join(missing) + ".", ""]
+    return "\n".join(lines), missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hent_srt.study", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp-root", type=Path, required=True, help="the study's experiment root (see above)")
+    parser.add_argument("--pairs", required=True, help='space-separated pairs, e.g. "es-en zh-en"')
+    parser.add_argument("--seeds", required=True, help='space-separated training seeds, e.g. "1 2 3"')
+    parser.add_argument("--models", required=True, help='space-separated stage-4 conf names, e.g. "nt_shared hier1"')
+    parser.add_argument("--cr", default="true false", help='"true", "false" or both: with / without CR-CTC')
+    parser.add_argument("--pretrain", default="asr_pretrain", help="stage-3 conf name (default asr_pretrain)")
+    parser.add_argument("--out", type=Path, required=True, help="markdown file to write (e.g. STUDY.md)")
+    parser.add_argument("--command", default="", help="the study command line, quoted in the file")
+    args = parser.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split()]
+        crs = [{"true": True, "false": False}[c] for c in args.cr.split()]
+    except (ValueError, KeyError):
+        print(f"hent_srt.study: --seeds must hold integers and --cr true/false, got {args.seeds!r}, {args.cr!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        text, missing = format_study(args.exp_root, args.pairs.split(), seeds, args.models.split(), crs,
+                                     args.pretrain, args.command)
+    except ValueError as err:
+        print(f"hent_srt.study: {err}", file=sys.stderr)
+        return 2
+    write_text_atomic(args.out, text)
+    print(f"wrote {args.out}" + (f" ({len(missing)} runs missing)" if missing else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

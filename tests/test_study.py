@@ -1,0 +1,94 @@
+"""STUDY.md aggregation: the dev-chosen blank penalty, mean ± sample std over seeds, ASR degradation, split columns,
+missing runs."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from hent_srt.study import format_study, main, mean_std, run_dir
+
+SIG = "nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:2.6.0"
+
+
+def _split(bleu: float) -> dict:
+    return {"all": {"num_segments": 5, "bleu": bleu, "chrf": 50.0, "ribes": 80.0},
+            "monotone": {"num_segments": 2, "bleu": bleu + 5, "chrf": 55.0, "ribes": 90.0},
+            "reordered": {"num_segments": 3, "bleu": bleu - 5, "chrf": 45.0, "ribes": 70.0},
+            "reordered_10": {"num_segments": 0}}
+
+
+def _summary(wer: float, bleu_by_penalty: dict[float, float] | None, metric: str = "WER") -> dict:
+    out = {"set": "x", "asr": {"metric": metric, "error_rate": wer}}
+    if bleu_by_penalty is not None:
+        out["st"] = [{"blank_penalty": p, "bleu": b, "chrf": b + 10, "length_ratio": 0.9, "bleu_signature": SIG,
+                      "reordering": _split(b)} for p, b in bleu_by_penalty.items()]
+    return out
+
+
+def _write(exp_root, pair, seed, name, cr, split, summary) -> None:
+    decode = run_dir(exp_root, pair, seed, name, cr) / "decode"
+    decode.mkdir(parents=True, exist_ok=True)
+    (decode / f"summary-{split}.json").write_text(json.dumps(summary))
+
+
+def _table(text: str, pair: str) -> list[list[str]]:
+    section = text.split(f"## {pair}\n\n")[1].split("\n\n")[0]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+
+
+def test_penalty_chosen_on_dev_and_mean_std_over_seeds(tmp_path):
+    test_bleu = {1: {0.0: 30.0, 1.0: 20.0}, 2: {0.0: 31.0, 1.0: 22.0}}
+    # dev prefers penalty 1 for both seeds: the test BLEU at penalty 1 counts, though penalty 0 is better on test
+    for seed in (1, 2):
+        _write(tmp_path, "zh-en", seed, "hier1", True, "dev", _summary(9.0, {0.0: 10.0, 1.0: 12.0}))
+        _write(tmp_path, "zh-en", seed, "hier1", True, "test", _summary(4.0 + seed, test_bleu[seed], "CER"))
+        _write(tmp_path, "zh-en", seed, "asr_pretrain", True, "test", _summary(3.0, None, "CER"))
+    text, missing = format_study(tmp_path, ["zh-en"], [1, 2], ["hier1"], [True], command="bash study.sh")
+    header, row = _table(text, "zh-en")
+    assert header[3:5] == ["test CER", "CER stage 4 − stage 3"]
+    assert row[:3] == ["hier1", "yes", "1 2"]
+    assert row[3] == f"5.50 ± {statistics.stdev([5.0, 6.0]):.2f}"  # test CER 5 and 6
+    assert row[4] == f"2.50 ± {statistics.stdev([2.0, 3.0]):.2f}"  # minus the stage-3 CER 3
+    assert row[5] == f"21.00 ± {statistics.stdev([20.0, 22.0]):.2f}"
+    assert header[8:11] == ["BLEU mono. (2)", "BLEU reord. (3)", "BLEU reord. >= 10 (0)"]
+    assert row[8] == f"26.00 ± {statistics.stdev([25.0, 27.0]):.2f}" and row[10] == "—"
+    assert row[-1] == "1 1" and missing == []
+    assert f"`{SIG}`" in text and "bash study.sh" in text
+
+
+def test_missing_runs_are_listed_and_one_seed_has_no_std(tmp_path):
+    _write(tmp_path, "es-en", 1, "nt_shared", False, "dev", _summary(9.0, {0.5: 10.0}))
+    _write(tmp_path, "es-en", 1, "nt_shared", False, "test", _summary(2.0, {0.5: 40.0}))
+    _write(tmp_path, "es-en", 1, "asr_pretrain", False, "test", _summary(2.5, None))
+    text, missing = format_study(tmp_path, ["es-en"], [1, 2], ["nt_shared"], [True, False])
+    (row,) = _table(text, "es-en")[1:]
+    assert row[:6] == ["nt_shared", "no", "1", "2.00", "-0.50", "40.00"]
+    assert missing == ["es-en nt_shared with CR-CTC, seed 1", "es-en nt_shared with CR-CTC, seed 2",
+                       "es-en nt_shared without CR-CTC, seed 2"]
+    assert "Runs not found" in text
+
+
+def test_mean_std_cells():
+    assert mean_std([]) == "—" and mean_std([1.234]) == "1.23"
+    assert mean_std([1.0, 3.0]) == f"2.00 ± {statistics.stdev([1.0, 3.0]):.2f}"
+
+
+def test_cli_writes_the_file_and_rejects_bad_arguments(tmp_path, capsys):
+    out = tmp_path / "STUDY.md"
+    assert main(["--exp-root", str(tmp_path), "--pairs", "es-en", "--seeds", "1", "--models", "hier1",
+                 "--out", str(out)]) == 0
+    assert out.read_text().startswith("# egs/mini study") and "Runs not found" in out.read_text()
+    assert main(["--exp-root", str(tmp_path), "--pairs", "es-en", "--seeds", "one", "--models", "hier1",
+                 "--out", str(out)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
+def test_a_test_summary_without_the_dev_chosen_penalty_is_an_error(tmp_path):
+    _write(tmp_path, "es-en", 1, "hier1", True, "dev", _summary(9.0, {2.0: 10.0}))
+    _write(tmp_path, "es-en", 1, "hier1", True, "test", _summary(2.0, {0.0: 40.0}))
+    _write(tmp_path, "es-en", 1, "asr_pretrain", True, "test", _summary(2.5, None))
+    with pytest.raises(ValueError, match="blank penalty 2"):
+        format_study(tmp_path, ["es-en"], [1], ["hier1"], [True])
