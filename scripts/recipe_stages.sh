@@ -13,8 +13,9 @@
 #   src_normalizer tgt_normalizer unit             scoring conventions (see `hent-srt score --help`);
 #                              a test split may override them: src_normalizer_SPLIT, tgt_normalizer_SPLIT, unit_SPLIT
 #   train_args                 extra `hent-srt train` arguments, e.g. "--set train.num_epochs=1"
-#   export_streaming verify_num   stage 6: also export model-streaming.pt (causal models) [false]; utterances of the
-#                              first test split on which the exports must reproduce PyTorch's greedy hypotheses [20]
+#   export_streaming verify_num   stage 6: also export model-streaming.pt and the streaming sherpa-onnx models (causal
+#                              models) [false]; utterances of the first test split on which the exports (sherpa-onnx
+#                              from the audio) must reproduce PyTorch's greedy hypotheses [20]
 # Every stage skips work whose outputs exist; training stages resume from their last checkpoint.
 
 log() { echo "$(date '+%H:%M:%S') [$(basename "$(pwd)")] $*"; }
@@ -115,7 +116,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   for model in ${finetune_models:-hent_srt}; do
     log "stage 6: export $model, check it on the first ${verify_num:-20} utterances of $first_test_split"
     hent-srt export --exp-dir "$exp/$model" --checkpoint "$exp/$model/averaged.pt" --out-dir "$exp/$model/export" \
-      --torchscript --onnx ${streaming_args[@]+"${streaming_args[@]}"} \
+      --torchscript --onnx --sherpa-onnx ${streaming_args[@]+"${streaming_args[@]}"} \
       --verify-cuts "$data/fbank/cuts_${first_test_split}.jsonl.gz" --verify-num "${verify_num:-20}"
   done
 fi
