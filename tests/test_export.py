@@ -4,6 +4,7 @@ than the traced one; int8 graphs run; metadata and tokens round-trip; user error
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import io
 from pathlib import Path
@@ -30,7 +31,15 @@ from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.export.metadata import export_metadata
 from hent_srt.export.offline import export_onnx, export_torchscript, onnx_metadata
 from hent_srt.export.trace import trace_num_frames, traceable
-from hent_srt.export.verify import compare, failures, load_features, pad_features, streaming_hyps, streaming_prefix_hyps
+from hent_srt.export.verify import (
+    compare,
+    failures,
+    load_features,
+    pad_features,
+    streaming_hyps,
+    streaming_prefix_hyps,
+    verify_sherpa,
+)
 from hent_srt.model.hent import build_model
 from hent_srt.model.zipformer import rel_shift_gather, rel_shift_strided
 
@@ -636,7 +645,7 @@ def test_sherpa_graphs_have_the_names_states_and_metadata_sherpa_onnx_reads(sher
 
 @needs_sherpa
 def test_sherpa_verification_readme_and_errors(sherpa_export, tmp_path, capsys):
-    config, model, out, _, _, output = sherpa_export
+    config, model, out, waves, _, output = sherpa_export
     rows = {tuple(line.split()[:2]): line.split()[2] for line in output.splitlines()
             if line.startswith("sherpa-onnx")}
     assert rows == {(f, t): "2/2" for f in ("sherpa-onnx", "sherpa-onnx-streaming") for t in ("asr", "st")}, output
@@ -656,3 +665,12 @@ def test_sherpa_verification_readme_and_errors(sherpa_export, tmp_path, capsys):
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="positive"):
         SherpaOfflineRunner(sherpa_dir(out, "asr"), blank_penalty=-1.0)
+    # A model whose greedy search emits <unk> everywhere: sherpa-onnx cannot, those utterances are left out.
+    unk_model = copy.deepcopy(model)
+    with torch.no_grad():
+        for head in unk_model.heads.values():
+            head.joiner.output_linear.bias[2] += 100.0
+    rows, notes = verify_sherpa(unk_model, export_metadata(config, model), out, waves[:2], False, None)
+    assert [(r.format, r.task, r.identical, r.total) for r in rows] == [("sherpa-onnx", "asr", 0, 0),
+                                                                        ("sherpa-onnx", "st", 0, 0)]
+    assert len(notes) == 2 and all("2 utterance(s)" in n and "<unk>" in n for n in notes), notes
