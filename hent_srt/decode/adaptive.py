@@ -6,17 +6,21 @@ to the estimate is chosen:
 
     L̂_u = r · |x̂_u|                                 (|x̂_u|: ASR hypothesis length in the scoring unit, words or
                                                       characters; |ŷ|: words of the normalised translation)
-    p_u = argmin_{p ∈ G} | |ŷ_u(p)| − L̂_u |          (ties → the smaller penalty)
+    p_u = argmin_{p ∈ G} | |ŷ_u(p)| − L̂_u |          (ties → the penalty closest to p*, then the smaller)
+
+where p* is the dev-best constant penalty. Neighbouring penalties often give translations of the same length
+(or the same translation), so ties are common: they go to p*, and the choice departs from the best constant
+penalty only where the lengths tell it to.
 
 The ratio r is tuned on a dev set only (:func:`tune`): start from the dev length ratio of the references to the
 ASR hypotheses, r_ref = Σ_u |y_u| / Σ_u |x̂_u|, and take r = s* · r_ref with
 
+    p* = argmax_{p ∈ G} BLEU_dev(p)                           (ties → the smaller p)
     s* = argmax_{s ∈ S} BLEU_dev(p_u chosen with s · r_ref)   (ties → the s closest to 1, then the smaller s)
 
 over the scales S (default 0.80, 0.85, ..., 1.20), so that a model whose translations run systematically long
-or short of the references is matched on what it actually emits. Tuning also records the dev-best constant
-penalty p* = argmax_{p ∈ G} BLEU_dev(p) (ties → the smaller), the baseline the adaptive choice is compared with
-on test. The tuned parameters are a small JSON file (:func:`write_params`, :func:`read_params`) that
+or short of the references is matched on what it actually emits. p* is also the baseline the adaptive choice is
+compared with on test. The tuned parameters are a small JSON file (:func:`write_params`, :func:`read_params`) that
 ``hent-srt decode --blank-penalty adaptive`` reads.
 """
 
@@ -99,10 +103,15 @@ def target_estimate(asr_hyp: str, ratio: float, source_unit: str) -> float:
 
 
 def choose_penalties(
-    st_hyps: Mapping[float, Mapping[str, str]], asr_hyps: Mapping[str, str], ratio: float, source_unit: str
+    st_hyps: Mapping[float, Mapping[str, str]],
+    asr_hyps: Mapping[str, str],
+    ratio: float,
+    source_unit: str,
+    anchor: float | None = None,
 ) -> dict[str, float]:
     """p_u for every utterance of ``asr_hyps`` (module docstring): ``st_hyps[p][u]`` is the normalised translation
-    of u at penalty p, ``asr_hyps[u]`` its normalised ASR hypothesis."""
+    of u at penalty p, ``asr_hyps[u]`` its normalised ASR hypothesis; equal distances go to the penalty closest to
+    ``anchor`` (p*), then to the smaller one (without an anchor: the smaller one)."""
     grid = _check_grid(list(st_hyps))
     missing = [u for u in asr_hyps if any(u not in st_hyps[p] for p in grid)]
     if missing:
@@ -110,8 +119,8 @@ def choose_penalties(
     out = {}
     for utt, asr in asr_hyps.items():
         target = target_estimate(asr, ratio, source_unit)
-        # min() keeps the first of equal distances: the grid is sorted, so ties go to the smaller penalty
-        out[utt] = min(grid, key=lambda p: abs(len(st_hyps[p][utt].split()) - target))
+        out[utt] = min(grid, key=lambda p: (abs(len(st_hyps[p][utt].split()) - target),
+                                            0.0 if anchor is None else abs(p - anchor), p))
     return out
 
 
@@ -151,13 +160,13 @@ def tune(
     def bleu(hyps: Mapping[str, str]) -> float:
         return translation_score([hyps[u] for u in ids], refs).bleu
 
-    dev_asr = {u: asr_hyps[u] for u in ids}
-    by_scale = {s: bleu(select_hypotheses(st_hyps, choose_penalties(st_hyps, dev_asr, s * reference_ratio,
-                                                                    source_unit)))
-                for s in scales}
-    best_scale = max(sorted(scales, key=lambda s: (abs(s - 1.0), s)), key=lambda s: by_scale[s])
     by_penalty = {p: bleu(st_hyps[p]) for p in grid}
     best_penalty = max(grid, key=lambda p: by_penalty[p])
+    dev_asr = {u: asr_hyps[u] for u in ids}
+    by_scale = {s: bleu(select_hypotheses(st_hyps, choose_penalties(st_hyps, dev_asr, s * reference_ratio,
+                                                                    source_unit, best_penalty)))
+                for s in scales}
+    best_scale = max(sorted(scales, key=lambda s: (abs(s - 1.0), s)), key=lambda s: by_scale[s])
     score = translation_score([st_hyps[best_penalty][u] for u in ids], refs)
     return AdaptivePenalty(
         grid=grid, ratio=best_scale * reference_ratio, source_unit=source_unit, reference_ratio=reference_ratio,

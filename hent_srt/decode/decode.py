@@ -21,10 +21,11 @@ set and the setting's tag ``TAG`` (method, beam or symbols per frame, weights, c
 
 ``--blank-penalty adaptive`` chooses the ST penalty per utterance (:mod:`hent_srt.decode.adaptive`): the grid of
 penalties is decoded as a sweep, and each utterance takes the penalty whose translation length is closest to
-r times its ASR hypothesis length. r is tuned on a dev set only: ``--tune-adaptive-on CUTS_DEV`` decodes the dev
-set at the grid (``--adaptive-grid``, default 0,0.5,...,3), tunes r and writes it, with the dev-best constant
-penalty, to ``EXP_DIR/adaptive-blank-penalty-TAG.json`` (or ``--adaptive-params FILE``), then decodes the test
-sets; without it the file is read. Each test set then also gets ``hyps-st-<set>-TAG-bpadaptive.txt``,
+r times its ASR hypothesis length (ties: the penalty closest to the dev-best constant one). r is tuned on a dev
+set only: ``--tune-adaptive-on CUTS_DEV`` decodes the dev set at the grid (``--adaptive-grid``, default
+0,0.5,...,3; its files are written as a sweep's), tunes r and writes it, with the dev-best constant penalty, to
+``EXP_DIR/adaptive-blank-penalty-TAG.json`` (or ``--adaptive-params FILE``), then decodes the test sets; without
+it the file is read. Each test set then also gets ``hyps-st-<set>-TAG-bpadaptive.txt``,
 ``bleu-st-<set>-TAG-bpadaptive.txt``, ``penalties-st-<set>-TAG-adaptive.txt`` (the penalty each utterance chose,
 its length estimate and translation length) and the summary's ``st_adaptive`` entry: the scores, the chosen
 penalties' mean and histogram, and the dev-best constant penalty's scores on the same test set.
@@ -341,7 +342,7 @@ def _score_adaptive(
         raise ValueError(f"the adaptive grid's penalties {missing} were not decoded")
     ids = sorted(asr_hyps)
     grid_hyps = {p: st_hyps[p] for p in params.grid}
-    choice = choose_penalties(grid_hyps, asr_hyps, params.ratio, params.source_unit)
+    choice = choose_penalties(grid_hyps, asr_hyps, params.ratio, params.source_unit, params.dev_best_penalty)
     chosen = select_hypotheses(grid_hyps, choice)
     score = translation_score([chosen[i] for i in ids], streams)
     tag = f"{key}-bpadaptive"
@@ -641,13 +642,16 @@ def _adaptive_command(args: argparse.Namespace) -> str:
 
 
 def tune_adaptive(exp: Experiment, dev_path: Path, options: SearchOptions, setting: DecodeSetting,
-                  args: argparse.Namespace) -> AdaptivePenalty:
-    """Decode the dev manifest ``dev_path`` at ``options.blank_penalties_st`` (the grid) and tune the adaptive
-    penalty on it (:func:`hent_srt.decode.adaptive.tune`)."""
+                  args: argparse.Namespace, out_dir: Path) -> AdaptivePenalty:
+    """Decode the dev manifest ``dev_path`` at ``options.blank_penalties_st`` (the grid), write its files to
+    ``out_dir`` as a sweep over the grid would, and tune the adaptive penalty on it
+    (:func:`hent_srt.decode.adaptive.tune`)."""
     cuts = _read_test_set(dev_path)
     hyps = decode_experiment(exp, cuts, options, args.max_duration, args.on_the_fly_features)
     if not hyps.asr or not any(hyps.st.values()):
         raise ValueError("--blank-penalty adaptive needs a model with both an ASR and an ST head")
+    score_and_write(hyps, cuts, set_name_of(dev_path), out_dir, args.src_normalizer, args.tgt_normalizer, args.unit,
+                    setting)
     src_norm, tgt_norm = get_normalizer(args.src_normalizer), get_normalizer(args.tgt_normalizer)
     ids = sorted(hyps.asr)
     refs = reference_streams({c.id: c for c in cuts}, ids, tgt_norm)
@@ -662,7 +666,8 @@ def adaptive_params(exp: Experiment, args: argparse.Namespace, options: SearchOp
     """Tune (``--tune-adaptive-on``) and write, or read, the adaptive penalty's parameters of this decode."""
     path = args.adaptive_params or args.exp_dir / params_file_name(setting.tag())
     if args.tune_adaptive_on is not None:
-        params = tune_adaptive(exp, args.tune_adaptive_on, options, setting, args)
+        out_dir = args.out_dir or args.exp_dir / "decode"
+        params = tune_adaptive(exp, args.tune_adaptive_on, options, setting, args, out_dir)
         write_params(path, params)
         log.info("adaptive blank penalty tuned on %s: ratio %.3f (reference ratio %.3f), dev BLEU %.2f; dev-best "
                  "constant penalty %g (dev BLEU %.2f); written to %s", args.tune_adaptive_on, params.ratio,

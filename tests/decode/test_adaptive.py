@@ -84,10 +84,16 @@ def test_each_utterance_gets_the_one_penalty_that_yields_its_target_length():
     assert penalty_histogram(choice, DEFAULT_GRID) == {"0": 0, "0.5": 1, "1": 0, "1.5": 1, "2": 0, "2.5": 1, "3": 0}
 
 
-def test_equal_distances_go_to_the_smaller_penalty_and_characters_count_for_char_units():
+def test_equal_distances_go_to_the_anchor_or_the_smaller_penalty_and_characters_count_for_char_units():
     st = toy_translations({"u": 0.25}, DEFAULT_GRID)  # 0, 1, 2, ... tokens at 0, 0.5, 1, ...
     # 2.5 lies between 2 tokens (p = 1) and 3 tokens (p = 1.5)
     assert choose_penalties(st, {"u": "a b c d e"}, ratio=0.5, source_unit="word") == {"u": 1.0}
+    # with the dev-best constant penalty as anchor, the tie goes to the penalty closest to it
+    assert choose_penalties(st, {"u": "a b c d e"}, ratio=0.5, source_unit="word", anchor=3.0) == {"u": 1.5}
+    assert choose_penalties(st, {"u": "a b c d e"}, ratio=0.5, source_unit="word", anchor=1.2) == {"u": 1.0}
+    # the same translation at every penalty: every distance ties, so the anchor is chosen
+    same = {p: {"u": "x y"} for p in DEFAULT_GRID}
+    assert choose_penalties(same, {"u": "a"}, ratio=1.0, source_unit="word", anchor=2.5) == {"u": 2.5}
     # five characters, white space ignored: 0.6 x 5 = 3 tokens, p = 1.5
     assert choose_penalties(st, {"u": "这 是一本书"}, ratio=0.6, source_unit="char") == {"u": 1.5}
 
