@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from lhotse import MonoCut
 from torch import Tensor
 
 from hent_srt import cli
+from hent_srt.data.corpora.synth import NUM_CROSSINGS
 from hent_srt.data.features import compute_features
+from hent_srt.data.schema import make_supervision
 from hent_srt.decode.adaptive import (
     DEFAULT_GRID,
     AdaptivePenalty,
@@ -23,7 +26,9 @@ from hent_srt.decode.adaptive import (
     tune,
     write_params,
 )
-from hent_srt.metrics import read_kaldi_text
+from hent_srt.decode.decode import Hypotheses, score_and_write
+from hent_srt.decode.results import format_section
+from hent_srt.metrics import read_kaldi_text, reordering_scores
 from hent_srt.search.greedy import greedy_search
 
 FRAMES = 8
@@ -215,3 +220,34 @@ def test_tune_on_dev_then_decode_test_writes_the_adaptive_row(tiny_exp, tone_set
     assert "--adaptive-grid is used when tuning" in capsys.readouterr().err
     assert decode(tiny_exp.dir, tone_set, tmp_path, *common, "--unit", "char") == 2
     assert "was tuned with --unit word, this decode has --unit char" in capsys.readouterr().err
+
+
+def test_the_adaptive_row_is_scored_split_by_reordering_and_tabled(tmp_path):
+    # three utterances with recorded crossings; at penalty 0 the translations are one word short, at 1 exact and at 2
+    # one junk word long, so r = 1 word per ASR word chooses 1 everywhere and scores the references themselves
+    pairs = [("uno dos tres cuatro", "one two three four", 0), ("la casa roja es grande", "the red house is big", 1),
+             ("el libro de mi hermano", "the book of my brother", 3)]
+    cuts = []
+    for i, (text, translation, crossings) in enumerate(pairs):
+        sup = make_supervision(f"u{i}", f"u{i}", 0.0, 1.0, 0, text, "es", translation)
+        sup.custom[NUM_CROSSINGS] = crossings
+        cuts.append(MonoCut(id=f"u{i}", start=0.0, duration=1.0, channel=0, supervisions=[sup]))
+    refs = {f"u{i}": p[1] for i, p in enumerate(pairs)}
+    st = {0.0: {u: " ".join(r.split()[:-1]) for u, r in refs.items()}, 1.0: dict(refs),
+          2.0: {u: r + " uh" for u, r in refs.items()}}
+    hyps = Hypotheses(asr={f"u{i}": p[0] for i, p in enumerate(pairs)}, st=st, audio_seconds=3.0)
+    params = AdaptivePenalty(grid=(0.0, 1.0, 2.0), ratio=1.0, source_unit="word", reference_ratio=1.0,
+                             dev_best_penalty=2.0, dev_bleu_adaptive=0.0, dev_set="dev.jsonl.gz")
+    summary = score_and_write(hyps, cuts, "test", tmp_path, adaptive=params)
+    row = summary["st_adaptive"]
+    assert row["bleu"] == pytest.approx(100.0) and row["histogram"] == {"0": 0, "1": 3, "2": 0}
+    assert row["mean_penalty"] == 1.0 and row["dev_best_constant"]["blank_penalty"] == 2.0
+    assert row["dev_best_constant"]["bleu"] == summary["st"][2]["bleu"] < 100.0
+    expected = reordering_scores([refs[u] for u in sorted(refs)], [[refs[u] for u in sorted(refs)]],
+                                 [p[2] for p in pairs])
+    assert row["reordering"] == json.loads(json.dumps(expected))
+    section = format_section("tiny — greedy", "greedy", [summary], "c", ["hent-srt decode ..."])
+    rows = [line for line in section.splitlines() if line.startswith("| greedy | adaptive |")]
+    assert len(rows) == 2  # the main table and the split table
+    assert rows[0].split(" | ")[3:6] == ["100.00", f"{row['chrf']:.2f}", "1.000"]
+    assert "The dev-best constant penalty 2 scores BLEU" in section and "adaptive 100.00" in section
