@@ -94,8 +94,9 @@ def _adaptive_notes(summaries: Sequence[dict]) -> list[str]:
         unit = "characters" if st["source_unit"] == "char" else "words"
         lines.append(
             f"Adaptive ST blank penalty on {s['set']}: each utterance takes the grid penalty whose translation length is "
-            f"closest to {st['ratio']:.3f} × its ASR hypothesis length in {unit} (ratio tuned on {st['dev_set']}); "
-            f"chosen penalties: mean {st['mean_penalty']:.2f}, histogram {{{chosen}}}. The dev-best constant penalty "
+            f"closest to {st['ratio']:.3f} × its ASR hypothesis length in {unit}, ties to the penalty closest to "
+            f"{best['blank_penalty']:g} (ratio and penalty tuned on {st['dev_set']}); chosen penalties: mean "
+            f"{st['mean_penalty']:.2f}, histogram {{{chosen}}}. The dev-best constant penalty "
             f"{best['blank_penalty']:g} scores BLEU {best['bleu']:.2f} on {s['set']}, adaptive {st['bleu']:.2f} "
             f"({st['bleu'] - best['bleu']:+.2f}).")
     return lines + [""] if lines else []
