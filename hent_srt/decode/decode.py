@@ -19,6 +19,17 @@ set and the setting's tag ``TAG`` (method, beam or symbols per frame, weights, c
   ``blank-penalty-<set>-TAG.png`` (BLEU and length ratio against the penalty; skipped with a warning without
   matplotlib, the ``plot`` extra).
 
+``--blank-penalty adaptive`` chooses the ST penalty per utterance (:mod:`hent_srt.decode.adaptive`): the grid of
+penalties is decoded as a sweep, and each utterance takes the penalty whose translation length is closest to
+r times its ASR hypothesis length (ties: the penalty closest to the dev-best constant one). r is tuned on a dev
+set only: ``--tune-adaptive-on CUTS_DEV`` decodes the dev set at the grid (``--adaptive-grid``, default
+0,0.5,...,3; its files are written as a sweep's), tunes r and writes it, with the dev-best constant penalty, to
+``EXP_DIR/adaptive-blank-penalty-TAG.json`` (or ``--adaptive-params FILE``), then decodes the test sets; without
+it the file is read. Each test set then also gets ``hyps-st-<set>-TAG-bpadaptive.txt``,
+``bleu-st-<set>-TAG-bpadaptive.txt``, ``penalties-st-<set>-TAG-adaptive.txt`` (the penalty each utterance chose,
+its length estimate and translation length) and the summary's ``st_adaptive`` entry: the scores, the chosen
+penalties' mean and histogram, and the dev-best constant penalty's scores on the same test set.
+
 ``--results-file`` writes one RESULTS.md section per model and setting (heading ``<results-name> — <setting>``):
 decoding again with the same setting replaces its section, another setting adds one.
 
@@ -38,11 +49,13 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from lhotse import CutSet
+from lhotse.cut import Cut
 
 from hent_srt.argtypes import finite_float, int_at_least, positive_float
 from hent_srt.config import Config, load_config
@@ -52,13 +65,32 @@ from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import target_refs
 from hent_srt.data.text import NORMALIZERS, get_normalizer
 from hent_srt.data.tokenizer import Tokenizer
+from hent_srt.decode.adaptive import (
+    ADAPTIVE,
+    DEFAULT_GRID,
+    AdaptivePenalty,
+    choose_penalties,
+    params_file_name,
+    penalty_histogram,
+    read_params,
+    select_hypotheses,
+    target_estimate,
+    tune,
+    write_params,
+)
 from hent_srt.decode.latency import summarize_latency, utterance_latency
 from hent_srt.decode.results import format_section, section_heading, write_section
 from hent_srt.decode.runtimes import SEARCH_METHODS, ModelRuntime, search_heads
 from hent_srt.decode.setting import DecodeSetting, weights_tag
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.fileio import write_text_atomic
-from hent_srt.metrics import error_rate, format_error_details, reordering_scores, translation_score
+from hent_srt.metrics import (
+    TranslationScore,
+    error_rate,
+    format_error_details,
+    reordering_scores,
+    translation_score,
+)
 from hent_srt.model.arch import check_fits, shapes_of
 from hent_srt.model.hent import HentSrt, build_model
 from hent_srt.train.icefall import PRETRAINED_NAME, is_icefall_named, to_hent_names
@@ -208,8 +240,11 @@ def score_and_write(
     tgt_normalizer: str = "none",
     unit: str = "word",
     setting: DecodeSetting | None = None,
+    adaptive: AdaptivePenalty | None = None,
 ) -> dict:
-    """Write the files of the module docstring (names carrying ``setting.tag()`` when given); return the summary."""
+    """Write the files of the module docstring (names carrying ``setting.tag()`` when given); return the summary.
+
+    With ``adaptive`` (its grid decoded in ``hyps.st``) the summary also holds ``st_adaptive``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     src_norm, tgt_norm = get_normalizer(src_normalizer), get_normalizer(tgt_normalizer)
     by_id = {c.id: c for c in cuts}
@@ -232,24 +267,22 @@ def score_and_write(
         summary["asr"] = {"metric": "WER" if unit == "word" else "CER", "error_rate": result.rate,
                           "summary": result.summary()}
     st_rows = []
+    normalized_st = {}
     decoded = {p: h for p, h in sorted(hyps.st.items()) if h}
     if decoded:
         # every penalty decodes the same cuts: normalise and write the references once
         ids = sorted(next(iter(decoded.values())))
-        ref_lists = [[tgt_norm(r) for r in target_refs(by_id[i])] for i in ids]
-        num_refs = min(len(r) for r in ref_lists)
-        streams = [[refs[k] for refs in ref_lists] for k in range(num_refs)]
+        streams = reference_streams(by_id, ids, tgt_norm)
         _write_text(out_dir / f"refs-st-{set_name}.txt", dict(zip(ids, streams[0])))
         crossings = [num_crossings(by_id[i]) for i in ids]
     for penalty, st_hyps in decoded.items():
         hyp_text = {i: tgt_norm(st_hyps[i]) for i in ids}
+        normalized_st[penalty] = hyp_text
         score = translation_score([hyp_text[i] for i in ids], streams)
         tag = f"{key}-bp{penalty:g}"
         _write_text(out_dir / f"hyps-st-{tag}.txt", hyp_text)
         write_text_atomic(out_dir / f"bleu-st-{tag}.txt", score.summary() + "\n" + score.bleu_detail + "\n")
-        row = {"blank_penalty": penalty, "bleu": score.bleu, "chrf": score.chrf,
-               "length_ratio": score.length_ratio, "bleu_signature": score.bleu_signature,
-               "chrf_signature": score.chrf_signature, "num_refs": score.num_refs}
+        row = {"blank_penalty": penalty, **_score_fields(score)}
         if None not in crossings:  # the corpus records the reordering of each segment (the synthetic one does)
             row["reordering"] = reordering_scores([hyp_text[i] for i in ids], streams, crossings)
         if hyps.st_delays.get(penalty):
@@ -263,12 +296,71 @@ def score_and_write(
         st_rows.append(row)
     if st_rows:
         summary["st"] = st_rows
+    if adaptive is not None:
+        if not hyps.asr or not st_rows:
+            raise ValueError("--blank-penalty adaptive needs a model with both an ASR and an ST head")
+        asr_text = {i: src_norm(hyps.asr[i]) for i in ids}
+        summary["st_adaptive"] = _score_adaptive(adaptive, normalized_st, asr_text, streams, crossings, st_rows,
+                                                 out_dir, key)
     write_text_atomic(out_dir / f"summary-{key}.json", json.dumps(summary, indent=2, ensure_ascii=False))
     if len(st_rows) > 1:
         _write_plot(out_dir / f"blank-penalty-{key}.png", [r["blank_penalty"] for r in st_rows],
                     [r["bleu"] for r in st_rows], [r["length_ratio"] for r in st_rows],
                     f"ST blank penalty sweep ({set_name})")
     return summary
+
+
+def reference_streams(by_id: dict[str, Cut], ids: list[str], normalizer: Callable[[str], str]) -> list[list[str]]:
+    """The normalised target references of ``ids`` as sacrebleu streams: ``streams[k][i]`` is reference k of
+    ``ids[i]`` (as many streams as the utterance with the fewest references has)."""
+    ref_lists = [[normalizer(r) for r in target_refs(by_id[i])] for i in ids]
+    num_refs = min(len(r) for r in ref_lists)
+    return [[refs[k] for refs in ref_lists] for k in range(num_refs)]
+
+
+def _score_fields(score: TranslationScore) -> dict:
+    """The scores of one ST row of the summary."""
+    return {"bleu": score.bleu, "chrf": score.chrf, "length_ratio": score.length_ratio,
+            "bleu_signature": score.bleu_signature, "chrf_signature": score.chrf_signature,
+            "num_refs": score.num_refs}
+
+
+def _score_adaptive(
+    params: AdaptivePenalty,
+    st_hyps: dict[float, dict[str, str]],
+    asr_hyps: dict[str, str],
+    streams: list[list[str]],
+    crossings: list[int | None],
+    st_rows: list[dict],
+    out_dir: Path,
+    key: str,
+) -> dict:
+    """Choose each utterance's penalty with ``params``, score the chosen translations and write their files; the
+    ``st_adaptive`` summary entry (scores, chosen penalties, the dev-best constant penalty's row)."""
+    missing = [p for p in params.grid if p not in st_hyps]
+    if missing:
+        raise ValueError(f"the adaptive grid's penalties {missing} were not decoded")
+    ids = sorted(asr_hyps)
+    grid_hyps = {p: st_hyps[p] for p in params.grid}
+    choice = choose_penalties(grid_hyps, asr_hyps, params.ratio, params.source_unit, params.dev_best_penalty)
+    chosen = select_hypotheses(grid_hyps, choice)
+    score = translation_score([chosen[i] for i in ids], streams)
+    tag = f"{key}-bpadaptive"
+    _write_text(out_dir / f"hyps-st-{tag}.txt", chosen)
+    write_text_atomic(out_dir / f"bleu-st-{tag}.txt", score.summary() + "\n" + score.bleu_detail + "\n")
+    _write_text(out_dir / f"penalties-st-{key}-adaptive.txt", {
+        i: f"penalty={choice[i]:g} target_estimate={target_estimate(asr_hyps[i], params.ratio, params.source_unit):.1f} "
+           f"length={len(chosen[i].split())}"
+        for i in ids
+    })
+    constant = next(r for r in st_rows if r["blank_penalty"] == params.dev_best_penalty)
+    row = {"blank_penalty": ADAPTIVE, **_score_fields(score), "ratio": params.ratio, "source_unit": params.source_unit,
+           "mean_penalty": sum(choice.values()) / len(choice), "histogram": penalty_histogram(choice, params.grid),
+           "dev_set": params.dev_set, "dev_best_penalty": params.dev_best_penalty,
+           "dev_best_constant": {k: constant[k] for k in ("blank_penalty", "bleu", "chrf", "length_ratio")}}
+    if None not in crossings:
+        row["reordering"] = reordering_scores([chosen[i] for i in ids], streams, crossings)
+    return row
 
 
 def _fmt(seconds: float | None) -> str:
@@ -319,6 +411,11 @@ def parse_penalties(text: str) -> tuple[float, ...]:
     if not values:
         raise argparse.ArgumentTypeError("needs at least one value, e.g. 1 or 0,0.5,1")
     return values
+
+
+def parse_blank_penalty(text: str) -> tuple[float, ...] | str:
+    """``--blank-penalty``: a comma list of penalties (:func:`parse_penalties`) or ``adaptive``."""
+    return ADAPTIVE if text.strip() == ADAPTIVE else parse_penalties(text)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -477,8 +574,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-set manifest (repeatable); the set name is the file name without suffixes")
     parser.add_argument("--out-dir", type=Path, help="default: EXP_DIR/decode")
     add_search_arguments(parser)
-    parser.add_argument("--blank-penalty", "--st-blank-penalty", dest="blank_penalty", type=parse_penalties,
-                        default=None, help="ST blank penalty, or a comma list to sweep, e.g. 0,0.5,1,1.5,2")
+    parser.add_argument("--blank-penalty", "--st-blank-penalty", dest="blank_penalty", type=parse_blank_penalty,
+                        default=None, help="ST blank penalty, a comma list to sweep, e.g. 0,0.5,1,1.5,2, or "
+                                           "'adaptive' (chosen per utterance; see --tune-adaptive-on)")
+    parser.add_argument("--tune-adaptive-on", type=Path, default=None, metavar="CUTS_DEV",
+                        help="with --blank-penalty adaptive: tune its ratio on this dev manifest first and write "
+                             "it to --adaptive-params")
+    parser.add_argument("--adaptive-grid", type=parse_penalties, default=None,
+                        help="penalties the adaptive choice picks from, when tuning (default "
+                             f"{','.join(f'{p:g}' for p in DEFAULT_GRID)}); decoding reads them from the tuned file")
+    parser.add_argument("--adaptive-params", type=Path, default=None, metavar="FILE",
+                        help="tuned adaptive-penalty parameters (default: EXP_DIR/adaptive-blank-penalty-TAG.json)")
     parser.add_argument("--src-normalizer", default="none", choices=sorted(NORMALIZERS))
     parser.add_argument("--tgt-normalizer", default="none", choices=sorted(NORMALIZERS))
     parser.add_argument("--unit", default="word", choices=["word", "char"], help="char: CER (Mandarin)")
@@ -528,14 +634,78 @@ def decode_experiment(exp: Experiment, cuts: CutSet, options: SearchOptions, max
     )
 
 
+def _adaptive_command(args: argparse.Namespace) -> str:
+    """The ``hent-srt decode`` command that tunes the adaptive penalty for this decode's setting."""
+    model = ["--exp-dir", str(args.exp_dir)] + (["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])
+    return "`hent-srt decode " + " ".join(shlex.quote(a) for a in model) + (
+        " [the same search options] --blank-penalty adaptive --tune-adaptive-on CUTS_DEV --cuts CUTS_TEST`")
+
+
+def tune_adaptive(exp: Experiment, dev_path: Path, options: SearchOptions, setting: DecodeSetting,
+                  args: argparse.Namespace, out_dir: Path) -> AdaptivePenalty:
+    """Decode the dev manifest ``dev_path`` at ``options.blank_penalties_st`` (the grid), write its files to
+    ``out_dir`` as a sweep over the grid would, and tune the adaptive penalty on it
+    (:func:`hent_srt.decode.adaptive.tune`)."""
+    cuts = _read_test_set(dev_path)
+    hyps = decode_experiment(exp, cuts, options, args.max_duration, args.on_the_fly_features)
+    if not hyps.asr or not any(hyps.st.values()):
+        raise ValueError("--blank-penalty adaptive needs a model with both an ASR and an ST head")
+    score_and_write(hyps, cuts, set_name_of(dev_path), out_dir, args.src_normalizer, args.tgt_normalizer, args.unit,
+                    setting)
+    src_norm, tgt_norm = get_normalizer(args.src_normalizer), get_normalizer(args.tgt_normalizer)
+    ids = sorted(hyps.asr)
+    refs = reference_streams({c.id: c for c in cuts}, ids, tgt_norm)
+    st = {p: {i: tgt_norm(h[i]) for i in ids} for p, h in hyps.st.items()}
+    params = tune(st, {i: src_norm(hyps.asr[i]) for i in ids}, refs, ids, args.unit)
+    return replace(params, dev_set=str(dev_path), setting_tag=setting.tag(), src_normalizer=args.src_normalizer,
+                   tgt_normalizer=args.tgt_normalizer)
+
+
+def adaptive_params(exp: Experiment, args: argparse.Namespace, options: SearchOptions,
+                    setting: DecodeSetting) -> AdaptivePenalty:
+    """Tune (``--tune-adaptive-on``) and write, or read, the adaptive penalty's parameters of this decode."""
+    path = args.adaptive_params or args.exp_dir / params_file_name(setting.tag())
+    if args.tune_adaptive_on is not None:
+        out_dir = args.out_dir or args.exp_dir / "decode"
+        params = tune_adaptive(exp, args.tune_adaptive_on, options, setting, args, out_dir)
+        write_params(path, params)
+        log.info("adaptive blank penalty tuned on %s: ratio %.3f (reference ratio %.3f), dev BLEU %.2f; dev-best "
+                 "constant penalty %g (dev BLEU %.2f); written to %s", args.tune_adaptive_on, params.ratio,
+                 params.reference_ratio, params.dev_bleu_adaptive, params.dev_best_penalty,
+                 params.dev_bleu_by_penalty[f"{params.dev_best_penalty:g}"], path)
+        return params
+    if args.adaptive_grid is not None:
+        raise ValueError("--adaptive-grid is used when tuning (--tune-adaptive-on CUTS_DEV); decoding takes the "
+                         "grid the parameters were tuned with")
+    params = read_params(path, _adaptive_command(args))
+    for name, tuned, given in (("--unit", params.source_unit, args.unit),
+                               ("--src-normalizer", params.src_normalizer, args.src_normalizer),
+                               ("--tgt-normalizer", params.tgt_normalizer, args.tgt_normalizer)):
+        if tuned != given:
+            raise ValueError(f"{path} was tuned with {name} {tuned}, this decode has {name} {given}: pass "
+                             f"{name} {tuned}, or tune again with {_adaptive_command(args)}")
+    return params
+
+
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    adaptive = None
     try:
+        is_adaptive = args.blank_penalty == ADAPTIVE
+        if not is_adaptive and (args.tune_adaptive_on or args.adaptive_grid or args.adaptive_params):
+            raise ValueError("--tune-adaptive-on, --adaptive-grid and --adaptive-params need --blank-penalty adaptive")
         test_sets = [(set_name_of(path), _read_test_set(path)) for path in args.cuts]
         exp = load_experiment(args, device)
-        options = search_options(args, exp.config, args.blank_penalty)
-        setting = decode_setting(exp.config, options, exp.weights)
+        if is_adaptive:
+            grid = args.adaptive_grid or DEFAULT_GRID
+            options = search_options(args, exp.config, grid)
+            setting = decode_setting(exp.config, options, exp.weights)
+            adaptive = adaptive_params(exp, args, options, setting)
+            options = replace(options, blank_penalties_st=adaptive.grid)
+        else:
+            options = search_options(args, exp.config, args.blank_penalty)
+            setting = decode_setting(exp.config, options, exp.weights)
     except ValueError as err:
         print(f"hent-srt decode: {err}", file=sys.stderr)
         return 2
@@ -547,8 +717,12 @@ def main(args: argparse.Namespace) -> int:
         except ValueError as err:
             print(f"hent-srt decode: {set_name}: {err}", file=sys.stderr)
             return 2
-        summary = score_and_write(hyps, cuts, set_name, out_dir, args.src_normalizer, args.tgt_normalizer,
-                                  args.unit, setting)
+        try:
+            summary = score_and_write(hyps, cuts, set_name, out_dir, args.src_normalizer, args.tgt_normalizer,
+                                      args.unit, setting, adaptive)
+        except ValueError as err:
+            print(f"hent-srt decode: {set_name}: {err}", file=sys.stderr)
+            return 2
         if "asr" in summary:
             print(f"{set_name} ASR {summary['asr']['summary']}")
         for row in summary.get("st", []):
@@ -557,6 +731,13 @@ def main(args: argparse.Namespace) -> int:
                                               f" AL {_fmt(latency['average_lagging'])} s")
             print(f"{set_name} ST bp={row['blank_penalty']:g} BLEU {row['bleu']:.2f} ({row['bleu_signature']}) "
                   f"chrF++ {row['chrf']:.2f} length ratio {row['length_ratio']:.3f}{lag}")
+        if "st_adaptive" in summary:
+            row = summary["st_adaptive"]
+            best = row["dev_best_constant"]
+            print(f"{set_name} ST bp=adaptive (ratio {row['ratio']:.3f}, mean penalty {row['mean_penalty']:.2f}, "
+                  f"chosen {row['histogram']}) BLEU {row['bleu']:.2f} ({row['bleu_signature']}) chrF++ "
+                  f"{row['chrf']:.2f} length ratio {row['length_ratio']:.3f}; dev-best constant bp="
+                  f"{best['blank_penalty']:g}: BLEU {best['bleu']:.2f}")
         print(f"{set_name} real-time factor {summary['rtf']:.3f} over {summary['audio_seconds']:.1f} s of audio")
         print(f"{set_name} files: {out_dir}/*-{set_name}-{setting.tag()}*")
         summaries.append(summary)
@@ -564,7 +745,8 @@ def main(args: argparse.Namespace) -> int:
         label = options.method if options.method == "greedy" else f"{options.method} (beam {options.beam})"
         if options.streaming:
             label = "greedy (streaming)"
-        heading = section_heading(args.results_name or str(args.exp_dir), setting.label())
+        setting_label = setting.label() + (", adaptive ST blank penalty" if adaptive is not None else "")
+        heading = section_heading(args.results_name or str(args.exp_dir), setting_label)
         section = format_section(heading, label, summaries, args.results_comment,
                                  ["hent-srt " + " ".join(shlex.quote(a) for a in sys.argv[1:])])
         write_section(args.results_file, section)

@@ -8,6 +8,11 @@ Summaries whose ST rows carry ``reordering`` (corpora that record each segment's
 :func:`hent_srt.metrics.reordering_scores`) get a second table: BLEU, chrF++ and RIBES on the monotone segments
 (0 crossings), the reordered ones (>= 1) and the strongly reordered ones (>= 10), with the segment counts.
 
+Summaries with an adaptive ST blank penalty (``st_adaptive``, :mod:`hent_srt.decode.adaptive`) get an
+``adaptive`` row below the constant penalties in both tables, and a note per test set with the tuned ratio, the
+dev set it was tuned on, the chosen penalties' mean and histogram, and the dev-best constant penalty's BLEU on
+the same test set beside the adaptive one.
+
 Sections are keyed by their heading, which names the model and the setting (:func:`section_heading`): writing a
 section again replaces it, a decode with another setting adds its own, the others are kept. Each table carries
 the sacrebleu signature of its BLEU column and the exact commands that produced it.
@@ -46,13 +51,23 @@ def format_section(model_name: str, method: str, summaries: Sequence[dict], comm
         for s in summaries:
             cells.append(f"{s['asr']['error_rate']:.2f}" if "asr" in s else "—")
             st = next((r for r in s.get("st", []) if r["blank_penalty"] == penalty), None)
-            cells += [f"{st['bleu']:.2f}", f"{st['chrf']:.2f}", f"{st['length_ratio']:.3f}"] if st else ["—"] * 3
+            cells += _st_cells(st)
             if latency:
                 lat = (st or {}).get("latency") or {}
                 cells += [_seconds(lat.get("first_token_delay")), _seconds(lat.get("average_lagging"))]
         rows.append("| " + " | ".join(cells) + f" | {comment} |")
+    if any("st_adaptive" in s for s in summaries):
+        cells = [method, "adaptive"]
+        for s in summaries:
+            st = s.get("st_adaptive")
+            cells.append(f"{s['asr']['error_rate']:.2f}" if "asr" in s else "—")
+            cells += _st_cells(st)
+            if latency:
+                cells += ["—", "—"]
+        rows.append("| " + " | ".join(cells) + f" | {comment} |")
     signatures = sorted({r["bleu_signature"] for s in summaries for r in s.get("st", [])})
     lines = [f"## {model_name}", "", header, rule, *rows, ""]
+    lines += _adaptive_notes(summaries)
     lines += _reordering_table(method, penalties, summaries)
     if signatures:
         lines.append("BLEU signature: " + "; ".join(f"`{sig}`" for sig in signatures))
@@ -65,6 +80,26 @@ REORDERING_COLUMNS = (("monotone", "bleu", "BLEU"), ("reordered", "bleu", "BLEU"
                       ("monotone", "chrf", "chrF++"), ("reordered", "chrf", "chrF++"),
                       ("monotone", "ribes", "RIBES"), ("reordered", "ribes", "RIBES"))
 SUBSET_LABELS = {"monotone": "0 crossings", "reordered": ">= 1 crossing", "reordered_10": ">= 10 crossings"}
+
+
+def _adaptive_notes(summaries: Sequence[dict]) -> list[str]:
+    """One line per test set decoded with the adaptive penalty (none without)."""
+    lines = []
+    for s in summaries:
+        st = s.get("st_adaptive")
+        if st is None:
+            continue
+        best = st["dev_best_constant"]
+        chosen = ", ".join(f"{p}: {n}" for p, n in st["histogram"].items())
+        unit = "characters" if st["source_unit"] == "char" else "words"
+        lines.append(
+            f"Adaptive ST blank penalty on {s['set']}: each utterance takes the grid penalty whose translation length is "
+            f"closest to {st['ratio']:.3f} × its ASR hypothesis length in {unit}, ties to the penalty closest to "
+            f"{best['blank_penalty']:g} (ratio and penalty tuned on {st['dev_set']}); chosen penalties: mean "
+            f"{st['mean_penalty']:.2f}, histogram {{{chosen}}}. The dev-best constant penalty "
+            f"{best['blank_penalty']:g} scores BLEU {best['bleu']:.2f} on {s['set']}, adaptive {st['bleu']:.2f} "
+            f"({st['bleu'] - best['bleu']:+.2f}).")
+    return lines + [""] if lines else []
 
 
 def _reordering_table(method: str, penalties: Sequence[float | None], summaries: Sequence[dict]) -> list[str]:
@@ -87,12 +122,28 @@ def _reordering_table(method: str, penalties: Sequence[float | None], summaries:
         for s in with_split:
             st = next((r for r in s["st"] if r["blank_penalty"] == penalty), {})
             split = st.get("reordering", {})
-            cells += [f"{split[subset][key]:.2f}" if split.get(subset, {}).get("num_segments") else "—"
-                      for subset, key, _ in REORDERING_COLUMNS]
+            cells += _split_cells(split)
+        rows.append("| " + " | ".join(cells) + " |")
+    if any("reordering" in s.get("st_adaptive", {}) for s in with_split):
+        cells = [method, "adaptive"]
+        for s in with_split:
+            split = s.get("st_adaptive", {}).get("reordering", {})
+            cells += _split_cells(split)
         rows.append("| " + " | ".join(cells) + " |")
     rule = "|" + "---|" * (2 + len(REORDERING_COLUMNS) * len(with_split))
     return ["Split by reordering (crossing alignment links of each test sentence; segment counts in brackets):", "",
             header, rule, *rows, ""]
+
+
+def _st_cells(st: dict | None) -> list[str]:
+    """BLEU, chrF++ and length ratio cells of one ST row (dashes without one)."""
+    return [f"{st['bleu']:.2f}", f"{st['chrf']:.2f}", f"{st['length_ratio']:.3f}"] if st else ["—"] * 3
+
+
+def _split_cells(split: dict) -> list[str]:
+    """The :data:`REORDERING_COLUMNS` cells of one row's ``reordering`` entry (dashes for empty subsets)."""
+    return [f"{split[subset][key]:.2f}" if split.get(subset, {}).get("num_segments") else "—"
+            for subset, key, _ in REORDERING_COLUMNS]
 
 
 def _seconds(value: float | None) -> str:

@@ -1,0 +1,205 @@
+"""Adaptive ST blank penalty: choose the penalty per utterance from an estimate of its translation's length.
+
+The ST head is searched at every penalty p of a grid G (one encoder pass, as the sweep does). Utterance u's
+target length is estimated from its ASR hypothesis x̂_u, and the penalty whose translation ŷ_u(p) comes closest
+to the estimate is chosen:
+
+    L̂_u = r · |x̂_u|                                 (|x̂_u|: ASR hypothesis length in the scoring unit, words or
+                                                      characters; |ŷ|: words of the normalised translation)
+    p_u = argmin_{p ∈ G} | |ŷ_u(p)| − L̂_u |          (ties → the penalty closest to p*, then the smaller)
+
+where p* is the dev-best constant penalty. Neighbouring penalties often give translations of the same length
+(or the same translation), so ties are common: they go to p*, and the choice departs from the best constant
+penalty only where the lengths tell it to.
+
+The ratio r is tuned on a dev set only (:func:`tune`): start from the dev length ratio of the references to the
+ASR hypotheses, r_ref = Σ_u |y_u| / Σ_u |x̂_u|, and take r = s* · r_ref with
+
+    p* = argmax_{p ∈ G} BLEU_dev(p)                           (ties → the smaller p)
+    s* = argmax_{s ∈ S} BLEU_dev(p_u chosen with s · r_ref)   (ties → the s closest to 1, then the smaller s)
+
+over the scales S (default 0.80, 0.85, ..., 1.20), so that a model whose translations run systematically long
+or short of the references is matched on what it actually emits. p* is also the baseline the adaptive choice is
+compared with on test. The tuned parameters are a small JSON file (:func:`write_params`, :func:`read_params`) that
+``hent-srt decode --blank-penalty adaptive`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hent_srt.fileio import write_text_atomic
+from hent_srt.metrics import tokenize_for_error_rate, translation_score
+
+__all__ = [
+    "ADAPTIVE",
+    "DEFAULT_GRID",
+    "DEFAULT_SCALES",
+    "AdaptivePenalty",
+    "choose_penalties",
+    "params_file_name",
+    "penalty_histogram",
+    "read_params",
+    "select_hypotheses",
+    "target_estimate",
+    "tune",
+    "write_params",
+]
+
+ADAPTIVE = "adaptive"
+DEFAULT_GRID: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+DEFAULT_SCALES: tuple[float, ...] = tuple(round(0.8 + 0.05 * k, 2) for k in range(9))
+ESTIMATOR = "asr_length"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AdaptivePenalty:
+    """Tuned parameters of the adaptive penalty (module docstring) and the dev measurements behind them.
+
+    ``grid``: the penalties G; ``ratio``: r; ``source_unit``: the unit of |x̂| ("word" or "char");
+    ``reference_ratio``: r_ref; ``dev_bleu_by_scale`` / ``dev_bleu_by_penalty``: dev BLEU of each scale s and each
+    constant penalty; ``dev_best_penalty``: p*; ``dev_bleu_adaptive``: dev BLEU at r."""
+
+    grid: tuple[float, ...]
+    ratio: float
+    source_unit: str
+    reference_ratio: float
+    dev_best_penalty: float
+    dev_bleu_adaptive: float
+    dev_bleu_by_penalty: dict[str, float] = field(default_factory=dict)
+    dev_bleu_by_scale: dict[str, float] = field(default_factory=dict)
+    dev_set: str = ""
+    num_dev_utterances: int = 0
+    bleu_signature: str = ""
+    num_refs: int = 0
+    setting_tag: str = ""
+    src_normalizer: str = "none"
+    tgt_normalizer: str = "none"
+    estimator: str = ESTIMATOR
+
+    def as_dict(self) -> dict:
+        return {"format_version": FORMAT_VERSION, **asdict(self), "grid": list(self.grid)}
+
+
+def params_file_name(setting_tag: str) -> str:
+    """``adaptive-blank-penalty-<TAG>.json``: the tuned parameters of one decoding setting (in the exp dir)."""
+    return f"adaptive-blank-penalty-{setting_tag}.json"
+
+
+def _check_grid(grid: Sequence[float]) -> tuple[float, ...]:
+    values = tuple(sorted(float(p) for p in grid))
+    if len(values) < 2 or len(set(values)) != len(values):
+        raise ValueError(f"the adaptive penalty grid needs at least two distinct penalties, got {list(grid)}")
+    return values
+
+
+def target_estimate(asr_hyp: str, ratio: float, source_unit: str) -> float:
+    """L̂ = r · |x̂|: the estimated translation length (words) of an utterance with normalised ASR hypothesis x̂."""
+    return ratio * len(tokenize_for_error_rate(asr_hyp, source_unit))
+
+
+def choose_penalties(
+    st_hyps: Mapping[float, Mapping[str, str]],
+    asr_hyps: Mapping[str, str],
+    ratio: float,
+    source_unit: str,
+    anchor: float | None = None,
+) -> dict[str, float]:
+    """p_u for every utterance of ``asr_hyps`` (module docstring): ``st_hyps[p][u]`` is the normalised translation
+    of u at penalty p, ``asr_hyps[u]`` its normalised ASR hypothesis; equal distances go to the penalty closest to
+    ``anchor`` (p*), then to the smaller one (without an anchor: the smaller one)."""
+    grid = _check_grid(list(st_hyps))
+    missing = [u for u in asr_hyps if any(u not in st_hyps[p] for p in grid)]
+    if missing:
+        raise ValueError(f"utterances {missing[:3]} lack a translation at some penalty of the grid {list(grid)}")
+    out = {}
+    for utt, asr in asr_hyps.items():
+        target = target_estimate(asr, ratio, source_unit)
+        out[utt] = min(grid, key=lambda p: (abs(len(st_hyps[p][utt].split()) - target),
+                                            0.0 if anchor is None else abs(p - anchor), p))
+    return out
+
+
+def select_hypotheses(st_hyps: Mapping[float, Mapping[str, str]], choice: Mapping[str, float]) -> dict[str, str]:
+    """The translation of each utterance at its chosen penalty."""
+    return {utt: st_hyps[p][utt] for utt, p in choice.items()}
+
+
+def penalty_histogram(choice: Mapping[str, float], grid: Sequence[float]) -> dict[str, int]:
+    """How many utterances chose each penalty of ``grid`` (keys ``f"{p:g}"``, every penalty listed)."""
+    counts = {f"{p:g}": 0 for p in sorted(grid)}
+    for p in choice.values():
+        counts[f"{p:g}"] += 1
+    return counts
+
+
+def tune(
+    st_hyps: Mapping[float, Mapping[str, str]],
+    asr_hyps: Mapping[str, str],
+    refs: Sequence[Sequence[str]],
+    ids: Sequence[str],
+    source_unit: str,
+    scales: Sequence[float] = DEFAULT_SCALES,
+) -> AdaptivePenalty:
+    """Tune r on a dev set (module docstring). ``refs[k][i]`` is reference k of utterance ``ids[i]``; texts are
+    normalised as they are scored. Only the tuned fields are filled; the caller adds where they come from."""
+    grid = _check_grid(list(st_hyps))
+    if not ids or not scales:
+        raise ValueError("tuning the adaptive penalty needs dev utterances and at least one scale")
+    source_total = sum(len(tokenize_for_error_rate(asr_hyps[u], source_unit)) for u in ids)
+    if source_total == 0:
+        raise ValueError("the ASR hypotheses of the dev set are all empty, so they estimate no target length; "
+                         "check the model and the dev manifest")
+    reference_total = sum(len(r.split()) for r in refs[0])
+    reference_ratio = reference_total / source_total
+
+    def bleu(hyps: Mapping[str, str]) -> float:
+        return translation_score([hyps[u] for u in ids], refs).bleu
+
+    by_penalty = {p: bleu(st_hyps[p]) for p in grid}
+    best_penalty = max(grid, key=lambda p: by_penalty[p])
+    dev_asr = {u: asr_hyps[u] for u in ids}
+    by_scale = {s: bleu(select_hypotheses(st_hyps, choose_penalties(st_hyps, dev_asr, s * reference_ratio,
+                                                                    source_unit, best_penalty)))
+                for s in scales}
+    best_scale = max(sorted(scales, key=lambda s: (abs(s - 1.0), s)), key=lambda s: by_scale[s])
+    score = translation_score([st_hyps[best_penalty][u] for u in ids], refs)
+    return AdaptivePenalty(
+        grid=grid, ratio=best_scale * reference_ratio, source_unit=source_unit, reference_ratio=reference_ratio,
+        dev_best_penalty=best_penalty, dev_bleu_adaptive=by_scale[best_scale],
+        dev_bleu_by_penalty={f"{p:g}": v for p, v in by_penalty.items()},
+        dev_bleu_by_scale={f"{s:g}": v for s, v in by_scale.items()},
+        num_dev_utterances=len(ids), bleu_signature=score.bleu_signature, num_refs=score.num_refs,
+    )
+
+
+def write_params(path: Path, params: AdaptivePenalty) -> None:
+    """Write ``params`` as JSON, atomically."""
+    write_text_atomic(path, json.dumps(params.as_dict(), indent=2) + "\n")
+
+
+def read_params(path: Path, how_to_make: str) -> AdaptivePenalty:
+    """Read the JSON of :func:`write_params`; ValueError naming ``path`` and ``how_to_make`` (the command that
+    writes it) when it is missing or damaged."""
+    if not path.is_file():
+        raise ValueError(f"--blank-penalty adaptive needs its tuned parameters {path}, which are missing: tune them "
+                         f"on a dev set first with {how_to_make}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.pop("format_version") != FORMAT_VERSION:
+            raise ValueError(f"format_version is not {FORMAT_VERSION}")
+        data["grid"] = tuple(data["grid"])
+        params = AdaptivePenalty(**data)
+        _check_grid(params.grid)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f"{path} is not a tuned adaptive-penalty file ({type(err).__name__}: {err}); tune it "
+                         f"again with {how_to_make}") from None
+    if params.estimator != ESTIMATOR or params.source_unit not in ("word", "char") or not params.ratio > 0:
+        raise ValueError(f"{path} holds estimator {params.estimator!r}, unit {params.source_unit!r}, ratio "
+                         f"{params.ratio}: expected {ESTIMATOR!r}, word or char and a positive ratio; tune it again "
+                         f"with {how_to_make}")
+    return params
