@@ -17,8 +17,9 @@
 #   musan_dir                  a MUSAN-layout corpus of noise and music: stage 1 prepares it (`hent-srt prepare musan`,
 #                              manifest beside stage 0's) and computes its fbank, stages 3-4 mix it into training;
 #                              "none" trains without noise; empty (the LDC recipes' default) is an error [none]
-#   export_streaming verify_num   stage 6: also export model-streaming.pt (causal models) [false]; utterances of the
-#                              first test split on which the exports must reproduce PyTorch's greedy hypotheses [20]
+#   export_streaming verify_num   stage 6: also export model-streaming.pt and the streaming sherpa-onnx models (causal
+#                              models) [false]; utterances of the first test split on which the exports (sherpa-onnx
+#                              from the audio) must reproduce PyTorch's greedy hypotheses [20]
 # Every stage skips work whose outputs exist; training stages resume from their last checkpoint.
 # The settings are checked first, and each stage checks that its inputs exist (naming the stage that makes them);
 # a failed check exits 2 with a message.
@@ -232,7 +233,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     require_input 6 1 "$data/fbank/cuts_${first_test_split}.jsonl.gz"
     log "stage 6: export $model, check it on the first ${verify_num:-20} utterances of $first_test_split"
     hent-srt export --exp-dir "$exp/$model" --checkpoint "$exp/$model/averaged.pt" --out-dir "$exp/$model/export" \
-      --torchscript --onnx ${streaming_args[@]+"${streaming_args[@]}"} \
+      --torchscript --onnx --sherpa-onnx ${streaming_args[@]+"${streaming_args[@]}"} \
       --verify-cuts "$data/fbank/cuts_${first_test_split}.jsonl.gz" --verify-num "${verify_num:-20}"
   done
 fi

@@ -44,7 +44,8 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
     results = (tmp_path / "RESULTS.md").read_text()
     assert "## hent_srt (mini es-en, test)" in results and "BLEU signature" in results
     export = exp / "hent_srt/export"
-    for name in ("model.pt", "encoder.onnx", "joiner-st.onnx", "tokens-st.txt"):
+    for name in ("model.pt", "encoder.onnx", "joiner-st.onnx", "tokens-st.txt", "sherpa-onnx/st/encoder.onnx",
+                 "README.txt"):
         assert (export / name).is_file(), name
     assert "verification on the first 6 utterances" in proc.stdout
     for fmt in ("torchscript", "onnx"):
@@ -61,6 +62,7 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
     assert (exp / f"hent_srt_streaming/decode/latency-st-test-{tag}-bp2.txt").is_file()
     assert "test first-token delay (s)" in (tmp_path / "RESULTS.md").read_text()
     assert (exp / "hent_srt_streaming/export/model-streaming.pt").is_file()
+    assert (exp / "hent_srt_streaming/export/sherpa-onnx-streaming/st/encoder.onnx").is_file()
     assert re.search(r"^torchscript-streaming +st +6/6$", streaming.stdout, re.M), streaming.stdout[-2000:]
 
     rerun = subprocess.run(cmd[:2] + ["--stage", "1", "--stop-stage", "2"] + cmd[2:], env=env,

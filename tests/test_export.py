@@ -3,6 +3,8 @@ than the traced one; int8 graphs run; metadata and tokens round-trip; user error
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import io
 from pathlib import Path
@@ -17,6 +19,7 @@ from hent_srt.config import Config, DecodeConfig, EncoderConfig, ModelConfig, du
 from hent_srt.decode.runtimes import (
     STREAMING_TORCHSCRIPT_NAME,
     TORCHSCRIPT_NAME,
+    ModelRuntime,
     TorchScriptRuntime,
     graph_file,
     greedy_decode,
@@ -27,7 +30,15 @@ from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.export.metadata import export_metadata
 from hent_srt.export.offline import export_onnx, export_torchscript, onnx_metadata
 from hent_srt.export.trace import trace_num_frames, traceable
-from hent_srt.export.verify import compare, failures, load_features, streaming_hyps
+from hent_srt.export.verify import (
+    compare,
+    failures,
+    load_features,
+    pad_features,
+    streaming_hyps,
+    streaming_prefix_hyps,
+    verify_sherpa,
+)
 from hent_srt.model.hent import build_model
 from hent_srt.model.zipformer import rel_shift_gather, rel_shift_strided
 from hent_srt.search.greedy import greedy_search
@@ -97,12 +108,16 @@ def micro_config(tmp: Path, encoder_type: str) -> Config:
 
 
 @torch.no_grad()
-def sharpen(model, config: Config) -> None:
+def sharpen(model, config: Config, inputs: tuple[torch.Tensor, torch.Tensor] | None = None,
+            sherpa: bool = False) -> None:
     """Make a random model's hypotheses depend on the encoder: the encoder output of a random Zipformer2 varies
     little over frames (std ~0.05 around values ~2), so each joiner's ``encoder_proj`` is centred on the mean
-    output and scaled by 20; the default blank penalty of each task is set so that about 40% of the first
-    decisions are blank. Sets ``config.decode.blank_penalty_<task>``."""
-    x, x_lens = features((300, 200), 99)
+    output (of ``inputs``, default random features) and scaled by 20; the default blank penalty of each task is
+    set so that about 40% of the first decisions are blank. Sets ``config.decode.blank_penalty_<task>``.
+
+    ``sherpa``: as sherpa-onnx needs it, a trained model's way: the penalty is made 0.5 by moving the blank bias
+    (same decisions), and ``<unk>`` (id 2), which sherpa-onnx treats as blank, is never emitted."""
+    x, x_lens = features((300, 200), 99) if inputs is None else inputs
     encoded = model.encode(x, x_lens)
     for task, head in model.heads.items():
         out = encoded[task].out[0, : encoded[task].lens[0]]
@@ -112,7 +127,12 @@ def sharpen(model, config: Config) -> None:
         head.joiner.output_linear.weight.mul_(3.0)
         logits = head.join(proj(out), head.predict(torch.tensor([[-1, 0]])))
         gap = logits[:, 0] - logits[:, 1:].max(dim=-1).values
-        setattr(config.decode, f"blank_penalty_{task}", float(gap.quantile(0.6)))
+        penalty = float(gap.quantile(0.6))
+        if sherpa:
+            head.joiner.output_linear.bias[0] += 0.5 - penalty
+            head.joiner.output_linear.bias[2] -= 50.0
+            penalty = 0.5
+        setattr(config.decode, f"blank_penalty_{task}", penalty)
 
 
 def export_with_cli(tmp: Path, encoder_type: str, extra: list[str]) -> tuple[Config, torch.nn.Module, Path]:
@@ -447,3 +467,210 @@ def test_streaming_export_needs_a_causal_model_and_streaming_flags(tmp_path, cap
     err = capsys.readouterr().err
     assert "--verify-cuts" in err and "none.jsonl.gz" in err and "not found" in err
     assert not (tmp_path / "export" / TORCHSCRIPT_NAME).exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sherpa-onnx (hent-srt export --sherpa-onnx): sherpa-onnx's own recognizers against hent-srt's greedy search
+
+
+def tone_waveforms(seconds: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """16 kHz test audio: 80 ms segments of sine tones (random pitch 150-3500 Hz and level) and pauses."""
+    rng = np.random.default_rng(seed)
+    waves = []
+    for duration in seconds:
+        segments = []
+        for _ in range(int(duration / 0.08)):
+            t = np.arange(1280) / 16000
+            tone = np.sin(2 * np.pi * rng.uniform(150, 3500) * t) * rng.choice([0.0, rng.uniform(0.02, 0.4)])
+            segments.append(tone + 0.003 * rng.standard_normal(t.size))
+        waves.append(np.concatenate(segments).astype(np.float32))
+    return waves
+
+
+def write_audio_cuts(tmp: Path, waveforms: list[np.ndarray]) -> Path:
+    """A cut manifest of wav recordings with transcripts, translations and fbank features (as a recipe's stage 1
+    writes them)."""
+    import soundfile
+    from lhotse import CutSet, Fbank, FbankConfig, Recording, SupervisionSegment
+    from lhotse.features.io import NumpyFilesWriter
+
+    cuts = []
+    for i, samples in enumerate(waveforms):
+        soundfile.write(tmp / f"a{i}.wav", samples, 16000)
+        cut = Recording.from_file(tmp / f"a{i}.wav", recording_id=f"a{i}").to_cut()
+        cut.supervisions = [SupervisionSegment(f"a{i}", f"a{i}", 0.0, cut.duration, text="hola mundo",
+                                               custom={"translated_text": {"en": "hello world"}})]
+        cuts.append(cut)
+    cuts = CutSet.from_cuts(cuts).compute_and_store_features(Fbank(FbankConfig(num_mel_bins=80)), tmp / "audio_feats",
+                                                            storage_type=NumpyFilesWriter)
+    path = tmp / "audio_cuts.jsonl.gz"
+    cuts.to_file(path)
+    return path
+
+
+SHERPA_SECONDS = (2.4, 0.9, 3.3)
+
+try:
+    import kaldi_native_fbank  # noqa: F401
+    import sherpa_onnx
+
+    from hent_srt.decode.sherpa import SherpaOfflineRunner, SherpaOnlineRunner, fbank, sherpa_dir
+
+    HAVE_SHERPA = HAVE_ORT
+except ImportError:
+    HAVE_SHERPA = False
+needs_sherpa = pytest.mark.skipif(not HAVE_SHERPA, reason="sherpa-onnx is not installed (pip install 'hent-srt[export]')")
+
+
+@pytest.fixture(scope="module")
+def sherpa_export(tmp_path_factory):
+    """A causal micro model (chunk 16, left context 32 for both encoders) sharpened on test audio, exported with
+    ``hent-srt export --sherpa-onnx --streaming`` and verified on the audio of two cuts; returns the config, model,
+    export directory, the waveforms, their features as sherpa-onnx computes them, and the command's output."""
+    tmp = tmp_path_factory.mktemp("sherpa")
+    config = micro_config(tmp, "hier")
+    config.model.asr_encoder = dataclasses.replace(config.model.asr_encoder, **causal_options(16, 32))
+    config.model.st_encoder = dataclasses.replace(config.model.st_encoder, **causal_options(16, 32))
+    torch.manual_seed(6)
+    model = build_model(config.model, config.loss).eval()
+    edge_scales(model)
+    waves = tone_waveforms(SHERPA_SECONDS, 3)
+    inputs = pad_features([fbank(w) for w in waves])
+    sharpen(model, config, inputs, sherpa=True)
+    (tmp / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    torch.save({"model": model.state_dict()}, tmp / "epoch-1.pt")
+    cuts = write_audio_cuts(tmp, waves[:2])
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        code = cli.main(["export", "--exp-dir", str(tmp), "--checkpoint", str(tmp / "epoch-1.pt"), "--sherpa-onnx",
+                         "--streaming", "--chunk-size", "16", "--left-context", "32", "--verify-cuts", str(cuts),
+                         "--verify-num", "2"])
+    assert code == 0, output.getvalue()
+    return config, model, tmp / "export", waves, inputs, output.getvalue()
+
+
+@needs_sherpa
+def test_sherpa_offline_recognizer_gives_greedy_hypotheses_at_one_symbol_per_frame(sherpa_export):
+    """Both heads (the ST graph contains ENC_asr): sherpa-onnx from audio == hent-srt's greedy search with one symbol
+    per frame on the same features; the exported tokens.txt gives the tokenizer's text."""
+    config, model, out, waves, (x, x_lens), _ = sherpa_export
+    expected = greedy_decode(ModelRuntime(model), x, x_lens, default_penalties(config), max_sym_per_frame=1)
+    for task in config.model.tasks:
+        hyps = SherpaOfflineRunner(sherpa_dir(out, task)).decode(waves, batch_size=2)
+        assert hyps == expected[task], task
+        tokens = [t for h in expected[task] for t in h]
+        assert len(tokens) > 30 and len(set(tokens)) > 4, (task, expected[task])
+    d = sherpa_dir(out, "st")
+    recognizer = sherpa_onnx.OfflineRecognizer.from_transducer(
+        encoder=str(d / "encoder.onnx"), decoder=str(d / "decoder.onnx"), joiner=str(d / "joiner.onnx"),
+        tokens=str(d / "tokens.txt"), blank_penalty=config.decode.blank_penalty_st)
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, waves[0])
+    recognizer.decode_stream(stream)
+    sp = spm.SentencePieceProcessor(model_file=config.data.tgt_bpe_model)
+    assert stream.result.text.strip() == sp.decode(expected["st"][0]).strip()
+
+
+@needs_sherpa
+def test_sherpa_online_recognizer_gives_streaming_greedy_hypotheses(sherpa_export):
+    """Both heads as sherpa-onnx streaming zipformer2s (the ST head: ENC_asr's stacks then ENC_st's) == hent-srt's
+    StreamingDecoder on the PyTorch model, one symbol per frame, over the whole chunks sherpa-onnx decodes; the
+    default tail padding makes those chunks cover every frame of the audio."""
+    config, model, out, waves, _, _ = sherpa_export
+    penalties = default_penalties(config)
+    decoder = StreamingDecoder(model, 16, 32, 16, 32, blank_penalty_asr=penalties["asr"],
+                               blank_penalties_st=(penalties["st"],), max_sym_per_frame_asr=1, max_sym_per_frame_st=1)
+    for task in config.model.tasks:
+        runner = SherpaOnlineRunner(sherpa_dir(out, task, streaming=True))
+        assert (runner.chunk_frames, runner.shift_frames) == (2 * 16 + 13, 32)
+        padded = [fbank(runner.padded(w)) for w in waves]
+        decoded = [runner.decoded_frames(f.shape[0]) for f in padded]
+        assert all(n >= fbank(w).shape[0] + 6 for n, w in zip(decoded, waves))
+        expected = streaming_prefix_hyps(decoder, [f[:n] for f, n in zip(padded, decoded)])[task]
+        assert runner.decode(waves) == expected, task
+        assert sum(map(len, expected)) > 30, (task, expected)
+
+
+@needs_sherpa
+def test_fbank_is_what_sherpa_onnx_computes(sherpa_export):
+    _, _, out, waves, _, _ = sherpa_export
+    d = sherpa_dir(out, "asr", streaming=True)
+    recognizer = sherpa_onnx.OnlineRecognizer.from_transducer(
+        tokens=str(d / "tokens.txt"), encoder=str(d / "encoder.onnx"), decoder=str(d / "decoder.onnx"),
+        joiner=str(d / "joiner.onnx"), num_threads=1)
+    for samples in waves[:2]:
+        expected = fbank(samples)
+        stream = recognizer.create_stream()
+        stream.accept_waveform(16000, samples)
+        stream.input_finished()
+        frames = np.array(stream.get_frames(0, expected.shape[0])).reshape(-1, 80)
+        assert expected.shape[0] == (samples.size + 80) // 160
+        np.testing.assert_allclose(frames, expected.numpy(), rtol=0, atol=1e-5)
+
+
+@needs_sherpa
+def test_sherpa_graphs_have_the_names_states_and_metadata_sherpa_onnx_reads(sherpa_export):
+    """Offline: x, x_lens -> encoder_out, encoder_out_lens; y -> decoder_out; (encoder_out, decoder_out) -> logit.
+    Streaming: the states sherpa-onnx builds from the metadata lists have the shapes the encoder graph declares."""
+    config, model, out, _, _, _ = sherpa_export
+    for task in config.model.tasks:
+        d = sherpa_dir(out, task)
+        sessions = {g: onnxruntime.InferenceSession(str(d / f"{g}.onnx")) for g in ("encoder", "decoder", "joiner")}
+        names = {g: ([i.name for i in s.get_inputs()], [o.name for o in s.get_outputs()]) for g, s in sessions.items()}
+        assert names == {"encoder": (["x", "x_lens"], ["encoder_out", "encoder_out_lens"]),
+                         "decoder": (["y"], ["decoder_out"]), "joiner": (["encoder_out", "decoder_out"], ["logit"])}
+        meta = onnx_metadata(d / "decoder.onnx")
+        assert (meta["vocab_size"], meta["context_size"]) == (str(model.heads[task].vocab_size), "2")
+        assert onnx_metadata(d / "encoder.onnx")["model_type"] == "zipformer2"
+        assert (d / "tokens.txt").read_bytes() == (out / f"tokens-{task}.txt").read_bytes()
+
+        encoder = onnxruntime.InferenceSession(str(sherpa_dir(out, task, streaming=True) / "encoder.onnx"))
+        meta = onnx_metadata(sherpa_dir(out, task, streaming=True) / "encoder.onnx")
+        lists = {k: [int(v) for v in meta[k].split(",")] for k in ("encoder_dims", "num_encoder_layers",
+                 "cnn_module_kernels", "left_context_len", "query_head_dims", "value_head_dims", "num_heads")}
+        expected = []
+        for i, layers in enumerate(lists["num_encoder_layers"]):
+            dim, left, heads = lists["encoder_dims"][i], lists["left_context_len"][i], lists["num_heads"][i]
+            key, value, conv = lists["query_head_dims"][i] * heads, lists["value_head_dims"][i] * heads, \
+                lists["cnn_module_kernels"][i] // 2
+            expected += [[left, "N", key], [1, "N", left, 3 * dim // 4], [left, "N", value], [left, "N", value],
+                         ["N", dim, conv], ["N", dim, conv]] * layers
+        expected += [["N", 128, 3, 19], ["N"]]
+        inputs = encoder.get_inputs()
+        assert inputs[0].name == "x" and inputs[0].shape == ["N", int(meta["T"]), 80]
+        assert [i.shape for i in inputs[1:]] == expected
+        assert len(lists["encoder_dims"]) == (2 if task == "asr" else 3)  # ST: ENC_asr's 2 stacks, ENC_st's 1
+        assert [o.name for o in encoder.get_outputs()] == ["encoder_out"] + [f"new_{i.name}" for i in inputs[1:]]
+
+
+@needs_sherpa
+def test_sherpa_verification_readme_and_errors(sherpa_export, tmp_path, capsys):
+    config, model, out, waves, _, output = sherpa_export
+    rows = {tuple(line.split()[:2]): line.split()[2] for line in output.splitlines()
+            if line.startswith("sherpa-onnx")}
+    assert rows == {(f, t): "2/2" for f in ("sherpa-onnx", "sherpa-onnx-streaming") for t in ("asr", "st")}, output
+    assert "asr WER" in output and "with up to 2 symbols per frame" in output and "st BLEU" in output
+    readme = (out / "README.txt").read_text(encoding="utf-8")
+    for task in config.model.tasks:
+        for streaming in (False, True):
+            assert str(sherpa_dir(Path("."), task, streaming) / "encoder.onnx") in readme
+    assert f"--blank-penalty={config.decode.blank_penalty_st:g}" in readme and "sherpa-onnx-offline" in readme
+    exp = out.parent
+    base = ["export", "--exp-dir", str(exp), "--checkpoint", str(exp / "epoch-1.pt"), "--out-dir", str(tmp_path),
+            "--sherpa-onnx"]
+    assert cli.main(base + ["--streaming", "--set", "model.st_encoder.eval_chunk_size=32"]) == 2
+    assert "--chunk-size" in capsys.readouterr().err
+    assert cli.main(base + ["--set", "data.tgt_bpe_model="]) == 2
+    assert "data.tgt_bpe_model" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="positive"):
+        SherpaOfflineRunner(sherpa_dir(out, "asr"), blank_penalty=-1.0)
+    # A model whose greedy search emits <unk> everywhere: sherpa-onnx cannot, those utterances are left out.
+    unk_model = copy.deepcopy(model)
+    with torch.no_grad():
+        for head in unk_model.heads.values():
+            head.joiner.output_linear.bias[2] += 100.0
+    rows, notes = verify_sherpa(unk_model, export_metadata(config, model), out, waves[:2], False, None)
+    assert [(r.format, r.task, r.identical, r.total) for r in rows] == [("sherpa-onnx", "asr", 0, 0),
+                                                                        ("sherpa-onnx", "st", 0, 0)]
+    assert len(notes) == 2 and all("2 utterance(s)" in n and "<unk>" in n for n in notes), notes

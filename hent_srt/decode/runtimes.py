@@ -50,6 +50,13 @@ def graph_file(model_dir: str | Path, graph: str, int8: bool = False) -> Path:
     return Path(model_dir) / f"{graph}{INT8_SUFFIX if int8 else ''}.onnx"
 
 
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file as a dict."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
 def metadata_tasks(metadata: Mapping[str, str]) -> tuple[str, ...]:
     """The tasks of an export, in the order of its encoder outputs."""
     return tuple(metadata["tasks"].split(","))

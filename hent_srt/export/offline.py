@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from hent_srt.config import Config
-from hent_srt.decode.runtimes import ENCODER_NAME, METADATA_NAME, graph_file
+from hent_srt.decode.runtimes import ENCODER_NAME, METADATA_NAME, graph_file, onnx_metadata
 from hent_srt.export.trace import MethodGraph, trace_num_frames, traceable
 from hent_srt.fileio import write_bytes_atomic, write_text_atomic
 from hent_srt.model.hent import HentSrt
@@ -148,13 +148,6 @@ def set_onnx_metadata(graph, metadata: dict[str, str]) -> None:
     for key, value in sorted(metadata.items()):
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
-
-
-def onnx_metadata(path: str | Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file as a dict."""
-    import onnx
-
-    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
 def check_opset(opset: int) -> None:
