@@ -29,24 +29,35 @@ def cli(*argv) -> list[str]:
     return [python(), "-m", "hent_srt.cli", *map(str, argv)]
 
 
-@pytest.fixture(scope="module")
-def many_cuts(raw_cuts, tmp_path_factory):
-    """40 cuts over the three tones (ids made unique): extraction takes long enough to be interrupted."""
+def copies(raw_cuts, root, count: int):
+    """``count`` cuts over the three tones (ids made unique), in ``root/cuts_many.jsonl.gz``."""
     lines = manifest_lines(raw_cuts)
     out = []
-    for i in range(40):
+    for i in range(count):
         cut = json.loads(lines[i % len(lines)])
         cut["id"] = cut["supervisions"][0]["id"] = f"{cut['id']}-{i}"
         out.append(json.dumps(cut))
-    return write_gz_lines(tmp_path_factory.mktemp("many") / "cuts_many.jsonl.gz", out)
+    return write_gz_lines(root / "cuts_many.jsonl.gz", out)
+
+
+@pytest.fixture(scope="module")
+def many_cuts(raw_cuts, tmp_path_factory):
+    """40 cuts: extraction takes long enough to be interrupted."""
+    return copies(raw_cuts, tmp_path_factory.mktemp("many"), 40)
+
+
+@pytest.fixture(scope="module")
+def some_cuts(raw_cuts, tmp_path_factory):
+    """9 cuts: a run other than that of the three tones, whose results must not mix with it."""
+    return copies(raw_cuts, tmp_path_factory.mktemp("some"), 9)
 
 
 @pytest.mark.hostile("concurrency")
-def test_two_feature_runs_into_one_directory(raw_cuts, many_cuts, tmp_path):
+def test_two_feature_runs_into_one_directory(raw_cuts, some_cuts, tmp_path):
     out = tmp_path / "fbank"
     runs = [subprocess.Popen(cli("features", "--cuts-in", cuts, "--out-dir", out, "--split", "test"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for cuts in (many_cuts, raw_cuts)]
+            for cuts in (some_cuts, raw_cuts)]
     results = [run.communicate(timeout=300) + (run.returncode,) for run in runs]
     for _, err, code in results:
         if code != 0:
@@ -54,7 +65,7 @@ def test_two_feature_runs_into_one_directory(raw_cuts, many_cuts, tmp_path):
     manifest = out / "cuts_test.jsonl.gz"
     manifest_complete(manifest)
     ids = {json.loads(line)["id"] for line in manifest_lines(manifest)}
-    if ids not in ({json.loads(line)["id"] for line in manifest_lines(c)} for c in (many_cuts, raw_cuts)):
+    if ids not in ({json.loads(line)["id"] for line in manifest_lines(c)} for c in (some_cuts, raw_cuts)):
         fail("data-loss", f"the manifest mixes the two runs: {sorted(ids)[:5]} ...")
     if len(list(out.glob("feats_test-*"))) != 1:
         fail("files", f"arrays of the replaced run are left: {sorted(p.name for p in out.iterdir())}")
@@ -98,30 +109,49 @@ def _one_line_error(done: subprocess.CompletedProcess, command: str, *names: str
                         f"\n{done.stderr[-3000:]}")
 
 
-@pytest.mark.hostile("traceback")
-def test_yaml_error_from_a_real_process(tmp_path):
-    bad = tmp_path / "bad.yaml"
+@pytest.fixture(scope="module")
+def real_processes(exp, feats, tmp_path_factory):
+    """Three user errors run as real ``python -m hent_srt.cli`` processes, started together (a process spends
+    most of its time importing, so they overlap): a YAML syntax error, an empty manifest for ``bpe`` and a
+    crafted checkpoint for ``decode``. Returns, per case, the finished process and the paths it was given."""
+    root = tmp_path_factory.mktemp("real")
+    bad = root / "bad.yaml"
     bad.write_text("model: [1, 2\n")
-    done = subprocess.run(cli("config", "show", bad), capture_output=True, text=True, timeout=120)
-    _one_line_error(done, "config", f"{bad}:2")
+    empty = write_gz_lines(root / "cuts_train.jsonl.gz", [])
+    marker = root / "created-by-the-pickle"
+    crafted = crafted_checkpoint(root / "averaged.pt", marker)
+    cases = {
+        "config": (cli("config", "show", bad), {"bad": bad}),
+        "bpe": (cli("bpe", "--cuts", empty, "--side", "source", "--vocab-size", "20", "--out-dir", root / "bpe"),
+                {"empty": empty}),
+        "decode": (cli("decode", "--exp-dir", exp.dir, "--checkpoint", crafted, "--cuts", feats, "--out-dir",
+                       root / "decode"), {"crafted": crafted, "marker": marker, "out": root / "decode"}),
+    }
+    running = {name: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for name, (argv, _) in cases.items()}
+    done = {}
+    for name, run in running.items():
+        out, err = run.communicate(timeout=300)
+        done[name] = (subprocess.CompletedProcess(run.args, run.returncode, out, err), cases[name][1])
+    return done
 
 
 @pytest.mark.hostile("traceback")
-def test_empty_manifest_for_bpe_from_a_real_process(tmp_path):
-    empty = write_gz_lines(tmp_path / "cuts_train.jsonl.gz", [])
-    done = subprocess.run(cli("bpe", "--cuts", empty, "--side", "source", "--vocab-size", "20", "--out-dir",
-                              tmp_path / "bpe"), capture_output=True, text=True, timeout=120)
-    _one_line_error(done, "bpe", str(empty))
+def test_yaml_error_from_a_real_process(real_processes):
+    done, paths = real_processes["config"]
+    _one_line_error(done, "config", f"{paths['bad']}:2")
+
+
+@pytest.mark.hostile("traceback")
+def test_empty_manifest_for_bpe_from_a_real_process(real_processes):
+    done, paths = real_processes["bpe"]
+    _one_line_error(done, "bpe", str(paths["empty"]))
 
 
 @pytest.mark.hostile("code-exec")
-def test_crafted_checkpoint_for_decode_from_a_real_process(exp, feats, tmp_path):
-    marker = tmp_path / "created-by-the-pickle"
-    crafted = crafted_checkpoint(tmp_path / "averaged.pt", marker)
-    out = tmp_path / "decode"
-    done = subprocess.run(cli("decode", "--exp-dir", exp.dir, "--checkpoint", crafted, "--cuts", feats, "--out-dir",
-                              out), capture_output=True, text=True, timeout=120)
-    no_code_ran(marker)
-    _one_line_error(done, "decode", str(crafted), "refused")
-    if out.exists() and snapshot(out):
-        fail("files", f"a refused decode wrote {sorted(snapshot(out))}")
+def test_crafted_checkpoint_for_decode_from_a_real_process(real_processes):
+    done, paths = real_processes["decode"]
+    no_code_ran(paths["marker"])
+    _one_line_error(done, "decode", str(paths["crafted"]), "refused")
+    if paths["out"].exists() and snapshot(paths["out"]):
+        fail("files", f"a refused decode wrote {sorted(snapshot(paths['out']))}")
