@@ -257,7 +257,7 @@ def write_manifests(items: Sequence[tuple[RecordingSet | SupervisionSet | CutSet
     """
     with contextlib.ExitStack() as renames:  # the renames happen as the stack unwinds without an error
         for manifest, final in items:
-            temp = renames.enter_context(atomic_path(final))
+            temp = renames.enter_context(atomic_path(final, keep_suffix=True))
             manifest.to_file(temp)
 
 
