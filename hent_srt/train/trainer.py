@@ -889,7 +889,8 @@ def build_components(config: Config, dist_info: DistInfo) -> Components:
         raise ValueError(f"data.bucket_buffer_size={d.bucket_buffer_size}: must be >= 1 cut")
     for name, path in (("data.train_cuts", train_path), ("data.valid_cuts", valid_path)):
         if path is not None:
-            check_feature_manifest(path, name, require_translation=tgt_tok is not None)
+            check_feature_manifest(path, name, require_translation=tgt_tok is not None,
+                                   require_features=not d.on_the_fly_features)
     augmentation = _training_augmentation(config)
     model = build_model(m, config.loss)
 
