@@ -2,8 +2,9 @@
 
 Each command lives in the module that owns its logic and exposes two functions:
 ``add_arguments(parser: argparse.ArgumentParser) -> None`` and ``main(args: argparse.Namespace) -> int``.
-Modules are imported lazily, so ``hent-srt --help`` is fast and a command whose module is not available yet says
-so and exits 2 instead of pretending to work.
+Modules are imported lazily: ``hent-srt <command> ...`` imports the module of that command only (the others
+import torch and lhotse, seconds of start-up), and a command whose module is not available yet says so and exits
+2 instead of pretending to work.
 
 Exit status: 0 success; 2 a user error (bad option or value, a missing or unreadable file, a file that does not
 parse), printed as one line ``hent-srt <command>: <message>`` (the classification is ``hent_srt.errors``); 1 an
@@ -64,7 +65,9 @@ def _load(command: Command) -> ModuleType | None:
     return module
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None]]:
+def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None]]:
+    """The parser of every command, and the command modules it imported (None: not available). With ``only``
+    (a command name) only that command's module is imported and given its options; the others are listed."""
     parser = argparse.ArgumentParser(
         prog="hent-srt",
         description="Joint speech recognition and translation with hierarchical neural transducers.",
@@ -72,6 +75,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     modules: dict[str, ModuleType | None] = {}
     for command in COMMANDS:
+        if only is not None and command.name != only:
+            sub.add_parser(command.name, help=command.help, description=command.help)
+            continue
         module = _load(command)
         modules[command.name] = module
         help_text = command.help if module is not None else f"{command.help} (not yet available)"
@@ -82,8 +88,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None
 
 
 def _run(argv: Sequence[str] | None, prog: list[str]) -> int:
-    parser, modules = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    names = {command.name for command in COMMANDS}
+    parser, modules = build_parser(words[0] if words and words[0] in names else None)
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
         return NOT_AVAILABLE_EXIT

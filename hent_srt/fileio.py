@@ -6,8 +6,10 @@ a normal new file (``0o666`` less the umask, 0644 under the default umask; an ex
 and is renamed over the destination with ``os.replace``. A reader never sees a half-written file; a failure
 leaves the previous file (if any) untouched and no temporary behind.
 
-Temporary names: ``.<name>.<pid>.<8 random characters>.tmp`` next to ``<name>``, so that a run killed between
-creating and renaming leaves a file that :func:`is_temporary` recognises, whose writer (the pid) is known.
+Temporary names: ``.<name>.<pid>.<8 random characters>.tmp`` next to ``<name>`` (followed by the suffixes of
+``<name>`` for writers that choose the format by the file name, e.g. ``.tmp.jsonl.gz`` for lhotse), so that a run
+killed between creating and renaming leaves a file that :func:`is_temporary` recognises, whose writer (the pid)
+is known.
 
 One writer per directory (:class:`DirectoryLock`): an advisory ``fcntl.flock`` on ``<dir>/.hent-srt.lock``,
 which holds the holder's pid, host, start time and command line. A second writer either waits for the lock
@@ -44,7 +46,7 @@ from typing import TextIO
 from hent_srt.errors import UserError
 
 LOCK_NAME = ".hent-srt.lock"
-_TEMPORARY = re.compile(r"^\..+\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp$")
+_TEMPORARY = re.compile(r"^\..+\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)*$")
 _POLL_SECONDS = 0.2
 
 log = logging.getLogger(__name__)
@@ -91,10 +93,12 @@ def _check_destination(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | Path, directory: bool = False, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a unique temporary path next to ``path``; when the block succeeds it becomes ``path``.
 
-    For tools that write by file name (``torch.save``, sentencepiece, ``onnx.save``). With ``directory=True``
+    For tools that write by file name (``torch.save``, sentencepiece, ``onnx.save``); ``keep_suffix=True`` ends the
+    temporary's name with the suffixes of ``path`` (``.jsonl.gz``) for tools that choose the format by the name
+    (lhotse's ``to_file``). With ``directory=True``
     the temporary is a directory (mode as for a new directory under the umask); an existing directory at
     ``path`` is replaced only once the new one is complete (it is renamed aside, the new one renamed in, the old
     one removed). If the block raises, the temporary is removed and ``path`` is left as it was.
@@ -109,7 +113,8 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent))
         mode = 0o777 & ~_umask()
     else:
-        fd, name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
+        suffix = ".tmp" + ("".join(path.suffixes) if keep_suffix else "")
+        fd, name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=suffix, dir=path.parent)
         os.close(fd)
         tmp = Path(name)
         mode = _new_file_mode(path)

@@ -307,7 +307,7 @@ def read_kaldi_text(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: file not found; expected Kaldi-style lines 'utt-id text'")
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the first id
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip():
@@ -315,7 +315,8 @@ def read_kaldi_text(path: str | Path) -> dict[str, str]:
             parts = line.split(maxsplit=1)
             utt_id = parts[0]
             if utt_id in out:
-                raise ValueError(f"{path}:{lineno}: duplicate utterance id {utt_id!r}")
+                raise ValueError(f"{path}:{lineno}: duplicate utterance id {utt_id!r}; keep one line per utterance "
+                                 "id (remove or rename the repeated one)")
             out[utt_id] = parts[1] if len(parts) > 1 else ""
     return out
 

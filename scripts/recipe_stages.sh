@@ -51,6 +51,19 @@ require_input() {  # require_input STAGE MAKER PATH...: stage STAGE reads each P
 require_int 0 stage stop_stage epoch avg
 require_int 1 ngpu num_jobs beam verify_num src_vocab_size tgt_vocab_size
 require_bool speed_perturb decode_streaming export_streaming
+if [ -n "${test_splits+set}" ] && [ -z "${test_splits// /}" ]; then
+  die "--test-splits is empty: give the splits that stage 5 decodes, e.g. --test-splits test"
+fi
+require_conf() {  # require_conf STAGE NAME...: stage STAGE trains conf/NAME.yaml of each NAME
+  local stage_=$1 name; shift
+  for name in "$@"; do
+    [ -f "conf/$name.yaml" ] || die "stage $stage_ trains conf/$name.yaml, which does not exist: choose one of" \
+      "$(cd conf 2>/dev/null && ls -- *.yaml 2>/dev/null | sed 's/\.yaml$//' | tr '\n' ' ')"
+  done
+}
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then require_conf 3 "${pretrain_model:-asr_pretrain}"; fi
+# shellcheck disable=SC2086  # the model names are split on spaces on purpose
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then require_conf 4 ${finetune_models:-hent_srt}; fi
 
 # shellcheck disable=SC2206  # --train-args is split on spaces on purpose
 extra_train_args=(${train_args:-})

@@ -42,11 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, RecordingSet, SupervisionSet
+from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
-from hent_srt.data.manifest import file_digest, read_cuts
+from hent_srt.argtypes import int_at_least
+from hent_srt.data.manifest import check_feature_storage, file_digest, read_cuts, read_recordings, read_supervisions
 from hent_srt.data.schema import TRANSLATED_TEXT, SchemaError, blank_kind, validate_cuts
 from hent_srt.fileio import DirectoryLock, write_text_atomic
 
@@ -98,6 +99,17 @@ def _listing(lines: list[str]) -> str:
     shown = lines[:_MAX_LISTED]
     more = len(lines) - len(shown)
     return "\n".join(shown) + (f"\n  ... and {more} more" if more > 0 else "")
+
+
+def _audio_of(cuts: CutSet, cut_ids: list[str]) -> list[str]:
+    """``  cut 'id': <audio files>`` for each of ``cut_ids``."""
+    wanted = set(cut_ids)
+    lines = []
+    for cut in cuts:
+        if cut.id in wanted:
+            sources = [src.source for src in cut.recording.sources] if cut.has_recording else []
+            lines.append(f"  cut {cut.id!r}: {', '.join(map(str, sources)) or 'no recording'}")
+    return lines
 
 
 def _check_audio(cuts: CutSet, resample: int | None) -> None:
@@ -204,12 +216,16 @@ def write_feature_record(
     write_text_atomic(record_path(manifest), json.dumps(record, indent=1) + "\n")
 
 
-def check_feature_manifest(path: str | Path, what: str, require_translation: bool, lang: str = "en") -> None:
-    """Make sure the cuts of ``path`` follow the schema before training reads them, without a pass when possible.
+def check_feature_manifest(path: str | Path, what: str, require_translation: bool, lang: str = "en",
+                           require_features: bool = True) -> int:
+    """Make sure the cuts of ``path`` follow the schema before training or decoding reads them, without a pass
+    when possible; return the number of cuts.
 
     A manifest that its record certifies (written by ``hent-srt features``, unchanged since, archives intact,
     translations into ``lang`` checked when ``require_translation``) is accepted as it is; any other is validated
-    in one streaming pass. Raises ``SchemaError`` naming ``what`` (the config key), the file and the cut ids.
+    in one streaming pass, which (``require_features``) also checks that every cut has features whose storage
+    exists (:func:`hent_srt.data.manifest.check_feature_storage`). Raises ``SchemaError`` naming ``what`` (the
+    config key or option), the file and the cut ids, and for a manifest without a single cut.
     """
     problem = record_problem(path)
     record = feature_record(path) if problem is None else None
@@ -217,7 +233,7 @@ def check_feature_manifest(path: str | Path, what: str, require_translation: boo
         not require_translation or lang in record.get("translated", [])
     ):
         log.info("%s=%s: %d cuts, checked when `hent-srt features` wrote them", what, path, record["num_cuts"])
-        return
+        return _not_empty(record["num_cuts"], path, what)
     if record is None:
         reason = problem
     elif not record.get("supervisions"):
@@ -225,11 +241,21 @@ def check_feature_manifest(path: str | Path, what: str, require_translation: boo
     else:
         reason = f"its record does not say that every cut has a translation into {lang!r}"
     log.warning("%s=%s: %s; checking its cuts against the schema in one pass over the file", what, path, reason)
+    cuts = read_cuts(path)
     try:
-        num = validate_cuts(read_cuts(path), require_translation=require_translation, lang=lang)
+        num = validate_cuts(check_feature_storage(cuts, path) if require_features else cuts,
+                            require_translation=require_translation, lang=lang)
     except SchemaError as err:
         raise SchemaError(f"{what}={path}: {err}") from None
     log.info("%s=%s: %d cuts follow the schema", what, path, num)
+    return _not_empty(num, path, what)
+
+
+def _not_empty(num_cuts: int, path: str | Path, what: str) -> int:
+    if num_cuts == 0:
+        raise SchemaError(f"{what}={path}: the manifest holds no cut; check the path, or run the stage that writes "
+                          "it again (stage 1: hent-srt features)")
+    return num_cuts
 
 
 def _remove_temporaries(out_dir: Path, split_name: str) -> None:
@@ -381,8 +407,9 @@ def compute_features(
             lost = sorted(set(expected) - set(done.ids))
             if lost:
                 raise FeatureInputError(
-                    f"audio of {len(lost)} cut(s) could not be read: {', '.join(lost[:_MAX_LISTED])}\n"
-                    "Fix: check these recordings' audio files (lhotse skipped them while loading)."
+                    f"the audio of {len(lost)} cut(s) could not be read:\n{_listing(_audio_of(cuts, lost))}\n"
+                    "Fix: check these audio files (lhotse skipped them while loading: empty, truncated or not "
+                    "audio); replace them, or drop their cuts from the input manifest."
                 )
             if shuffle:
                 done = done.shuffle(rng=random.Random(0))
@@ -412,14 +439,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resample",
-        type=int,
+        type=int_at_least(0),
         default=FBANK_SAMPLING_RATE,
         help="resample audio to this rate in Hz; 0 turns resampling off (audio must then be 16 kHz)",
     )
     parser.add_argument(
         "--speed-perturb", action="store_true", help="add speed 0.9 and 1.1 copies of each cut"
     )
-    parser.add_argument("--num-jobs", type=int, default=1, help="worker processes")
+    parser.add_argument("--num-jobs", type=int_at_least(1), default=1, help="worker processes")
     parser.add_argument(
         "--shuffle", action="store_true",
         help="write the cuts in a random order (seed 0): for training manifests, which are read lazily",
@@ -435,8 +462,8 @@ def segment_cuts(recordings_path: str | Path, supervisions_path: str | Path, out
     for name, path in (("--recordings", recordings_path), ("--supervisions", supervisions_path)):
         if not Path(path).is_file():
             raise ValueError(f"{name} {str(path)!r} does not exist; run data preparation (stage 0) first.")
-    recordings = RecordingSet.from_file(recordings_path)
-    supervisions = SupervisionSet.from_file(supervisions_path)
+    recordings = read_recordings(recordings_path)
+    supervisions = read_supervisions(supervisions_path)
     cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions).trim_to_supervisions(
         keep_overlapping=False
     )
@@ -454,6 +481,11 @@ def segment_cuts(recordings_path: str | Path, supervisions_path: str | Path, out
 def main(args: argparse.Namespace) -> int:
     """Run ``hent-srt features``; return 0 on success, 2 on an error the user can fix."""
     try:
+        if not args.split or "/" in args.split:
+            raise ValueError(f"--split {args.split!r}: give a non-empty name without '/' (train, dev, test ...)")
+        if 0 < args.resample < 8000:
+            raise ValueError(f"--resample {args.resample}: give a rate in Hz >= 8000 (16000 for the fbank), or 0 "
+                             "to turn resampling off")
         cuts_in = args.cuts_in
         if cuts_in is None:
             if args.supervisions is None:

@@ -24,7 +24,9 @@ import sentencepiece as spm
 from lhotse import CutSet
 from lhotse.cut import Cut
 
-from hent_srt.data.schema import source_text, target_refs
+from hent_srt.argtypes import int_at_least
+from hent_srt.data.manifest import read_cuts
+from hent_srt.data.schema import SchemaError, source_text, target_refs, validate_cuts
 from hent_srt.fileio import write_bytes_atomic, write_text_atomic
 
 __all__ = ["BLANK", "SOS_EOS", "UNK", "Tokenizer", "add_arguments", "main", "train_bpe"]
@@ -189,7 +191,7 @@ def train_bpe(
             raise ValueError(
                 f"vocab_size {vocab_size} is too small for the {side} text: it needs at least {needed} "
                 f"pieces{' with byte fallback' if fallback else ''} (every character is kept). "
-                f"Fix: pass vocab_size >= {needed}"
+                f"Fix: pass vocab_size >= {needed} (--vocab-size)"
                 + (" or byte_fallback=False (--no-byte-fallback)." if fallback else ".")
             ) from err
 
@@ -211,7 +213,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--side", choices=_SIDES, required=True, help="source transcripts or target translations"
     )
     parser.add_argument(
-        "--vocab-size", type=int, required=True, help="requested vocabulary size (upper bound)"
+        "--vocab-size", type=int_at_least(4), required=True, help="requested vocabulary size (upper bound)"
     )
     parser.add_argument("--out-dir", required=True, help="output directory for bpe.model and tokens.txt")
     parser.add_argument("--model-type", choices=_MODEL_TYPES, default="unigram")
@@ -225,6 +227,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="retrain even if bpe.model exists")
 
 
+def _checked_cuts(paths: Sequence[str], side: str, lang: str) -> CutSet:
+    """The cuts of the manifests ``paths``, read with named errors, after checking each against the cut schema
+    (ids unique, texts visible, and for the target side a translation into ``lang`` in every cut): training a
+    tokenizer on part of the text, without a word, would leave the rest to ``<unk>``."""
+    for path in paths:
+        try:
+            num_cuts = validate_cuts(read_cuts(path), require_translation=side == "target", lang=lang)
+        except SchemaError as err:
+            raise SchemaError(f"--cuts {path}: {err}") from None
+        if num_cuts == 0:
+            raise SchemaError(f"--cuts {path}: the manifest holds no cut; check the path, or run the stage that "
+                              "writes it again")
+    return CutSet.from_cuts(cut for path in paths for cut in read_cuts(path))
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``hent-srt bpe``; return 0 on success, 2 on an error the user can fix."""
     model = Path(args.out_dir) / MODEL_NAME
@@ -234,12 +251,13 @@ def main(args: argparse.Namespace) -> int:
     missing = [p for p in args.cuts if not Path(p).is_file()]
     if missing:
         print(
-            f"hent-srt bpe: error: cut manifest(s) not found: {', '.join(missing)}; run stage 0/1 first.",
+            f"hent-srt bpe: error: --cuts: cut manifest(s) not found: {', '.join(missing)}; check the paths, or run "
+            "stage 0/1 first.",
             file=sys.stderr,
         )
         return 2
-    cuts = CutSet.from_files(args.cuts) if len(args.cuts) > 1 else CutSet.from_file(args.cuts[0])
     try:
+        cuts = _checked_cuts(args.cuts, args.side, args.lang)
         tok = train_bpe(
             cuts,
             side=args.side,
@@ -249,7 +267,7 @@ def main(args: argparse.Namespace) -> int:
             byte_fallback=args.byte_fallback,
             lang=args.lang,
         )
-    except ValueError as err:  # SchemaError included
+    except ValueError as err:  # SchemaError and ManifestError included
         print(f"hent-srt bpe: error: {err}", file=sys.stderr)
         return 2
     print(f"{tok.model_path} ({tok.vocab_size} pieces)")

@@ -56,10 +56,12 @@ from pathlib import Path
 import torch
 from lhotse import CutSet
 from lhotse.cut import Cut
+from lhotse.utils import compute_num_frames
 
 from hent_srt.argtypes import finite_float, int_at_least, positive_float
 from hent_srt.config import Config, load_config
 from hent_srt.data.corpora.synth import num_crossings
+from hent_srt.data.features import check_feature_manifest
 from hent_srt.data.loader import make_dataloader
 from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import target_refs
@@ -83,7 +85,7 @@ from hent_srt.decode.results import format_section, section_heading, write_secti
 from hent_srt.decode.runtimes import SEARCH_METHODS, ModelRuntime, search_heads
 from hent_srt.decode.setting import DecodeSetting, weights_tag
 from hent_srt.decode.streaming import StreamingDecoder
-from hent_srt.fileio import write_text_atomic
+from hent_srt.fileio import DirectoryLock, atomic_path, require_output_file, write_text_atomic
 from hent_srt.metrics import (
     TranslationScore,
     error_rate,
@@ -224,10 +226,9 @@ def _write_plot(path: Path, penalties: list[float], bleu: list[float], ratio: li
     ax2.set_ylabel("hyp/ref length ratio", color="tab:red")
     ax.set_title(title)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    tmp.replace(path)
     return True
 
 
@@ -396,6 +397,7 @@ def load_model(config: Config, checkpoint: Path, device: torch.device) -> HentSr
 
 METHODS = {"greedy": "greedy", "greedy_search": "greedy", "modified_beam_search": "modified_beam_search"}
 DEFAULT_CHECKPOINTS = (PRETRAINED_NAME, "averaged.pt")
+FRAME_SHIFT = 0.01  # seconds per fbank frame
 
 
 positive_int = int_at_least(1)
@@ -565,6 +567,11 @@ def load_experiment(args: argparse.Namespace, device: torch.device) -> Experimen
             raise ValueError(f"config data.{side}_bpe_model is empty: pass --set data.{side}_bpe_model=PATH/bpe.model "
                              "(for an import-icefall directory: import again with --bpe-model / --bpe-st-model)")
         tokenizers[side] = Tokenizer(path)
+        size = getattr(config.model, f"{task}_vocab_size")
+        if tokenizers[side].vocab_size != size:
+            raise ValueError(f"data.{side}_bpe_model={path} has {tokenizers[side].vocab_size} pieces but the model's "
+                             f"{task.upper()} head has model.{task}_vocab_size={size}; pass the tokenizer the model "
+                             f"was trained with (--set data.{side}_bpe_model=PATH)")
     return Experiment(config, model, tokenizers["src"], tokenizers.get("tgt"), name)
 
 
@@ -602,15 +609,32 @@ def set_name_of(path: Path) -> str:
 
 
 def _read_test_set(path: Path) -> CutSet:
-    if not path.is_file():
-        raise ValueError(f"test manifest {path} not found")
-    try:
-        cuts = read_cuts(path).to_eager()
-    except Exception as err:  # lhotse raises many types for damaged manifests
-        raise ValueError(f"test manifest {path} is unreadable ({type(err).__name__}: {err})") from None
+    """The cuts of the test manifest ``path`` (ManifestError naming the file and line where it is damaged)."""
+    cuts = read_cuts(path).to_eager()
     if len(cuts) == 0:
-        raise ValueError(f"test manifest {path} holds no cuts")
+        raise ValueError(f"--cuts {path}: the test manifest holds no cut; check the path, or run the stage that "
+                         "writes it again")
     return cuts
+
+
+def check_test_set(path: Path, cuts: CutSet, exp: Experiment, on_the_fly: bool) -> None:
+    """Refuse a test set that would be scored wrongly: repeated cut ids (hypotheses and references of different
+    utterances would be matched by id), blank transcripts or translations, cuts without features (unless
+    ``on_the_fly``) or whose features are missing, and cuts too short for the model's front end, which would
+    silently be left out of the score. Raises ValueError naming ``--cuts``, the file and the cut ids."""
+    check_feature_manifest(path, "--cuts", require_translation="st" in exp.config.model.tasks,
+                           require_features=not on_the_fly)
+    too_short = []
+    for cut in cuts:
+        reason = exp.model.check_lengths(cut.num_frames if cut.has_features else
+                                         compute_num_frames(cut.duration, FRAME_SHIFT, cut.sampling_rate), {})
+        if reason is not None:
+            too_short.append(f"  {cut.id} ({cut.duration:.3f} s): {reason}")
+    if too_short:
+        listed = "\n".join(too_short[:50]) + (f"\n  ... and {len(too_short) - 50} more" if len(too_short) > 50 else "")
+        raise ValueError(f"--cuts {path}: {len(too_short)} cut(s) are too short to decode:\n{listed}\n"
+                         "Fix: drop them from the test set (e.g. lhotse's CutSet.filter on the duration) or pad "
+                         "their audio")
 
 
 def decode_experiment(exp: Experiment, cuts: CutSet, options: SearchOptions, max_duration: float,
@@ -690,26 +714,42 @@ def adaptive_params(exp: Experiment, args: argparse.Namespace, options: SearchOp
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    adaptive = None
+    out_dir = args.out_dir or args.exp_dir / "decode"
     try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ValueError(f"--out-dir {out_dir} is a file; give a directory")
+        if args.results_file is not None:
+            require_output_file(args.results_file, "--results-file")
         is_adaptive = args.blank_penalty == ADAPTIVE
         if not is_adaptive and (args.tune_adaptive_on or args.adaptive_grid or args.adaptive_params):
             raise ValueError("--tune-adaptive-on, --adaptive-grid and --adaptive-params need --blank-penalty adaptive")
-        test_sets = [(set_name_of(path), _read_test_set(path)) for path in args.cuts]
+        test_sets = [(path, set_name_of(path), _read_test_set(path)) for path in args.cuts]
         exp = load_experiment(args, device)
-        if is_adaptive:
-            grid = args.adaptive_grid or DEFAULT_GRID
-            options = search_options(args, exp.config, grid)
-            setting = decode_setting(exp.config, options, exp.weights)
-            adaptive = adaptive_params(exp, args, options, setting)
-            options = replace(options, blank_penalties_st=adaptive.grid)
-        else:
-            options = search_options(args, exp.config, args.blank_penalty)
-            setting = decode_setting(exp.config, options, exp.weights)
+        for path, _, cuts in test_sets:
+            check_test_set(path, cuts, exp, args.on_the_fly_features)
+        options = search_options(args, exp.config, (args.adaptive_grid or DEFAULT_GRID) if is_adaptive
+                                 else args.blank_penalty)
+        setting = decode_setting(exp.config, options, exp.weights)
     except ValueError as err:
         print(f"hent-srt decode: {err}", file=sys.stderr)
         return 2
-    out_dir = args.out_dir or args.exp_dir / "decode"
+    with DirectoryLock(out_dir):
+        adaptive = None
+        if is_adaptive:
+            try:
+                adaptive = adaptive_params(exp, args, options, setting)
+            except ValueError as err:
+                print(f"hent-srt decode: {err}", file=sys.stderr)
+                return 2
+            options = replace(options, blank_penalties_st=adaptive.grid)
+        return _decode_test_sets(args, exp, options, setting, [(name, cuts) for _, name, cuts in test_sets], out_dir,
+                                 adaptive)
+
+
+def _decode_test_sets(args: argparse.Namespace, exp: Experiment, options: SearchOptions, setting: DecodeSetting,
+                      test_sets: list[tuple[str, CutSet]], out_dir: Path, adaptive: AdaptivePenalty | None) -> int:
+    """Decode, score and write every test set into ``out_dir`` (whose lock the caller holds), with the adaptive ST
+    blank penalty's parameters when it is used."""
     summaries = []
     for set_name, cuts in test_sets:
         try:

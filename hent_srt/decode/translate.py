@@ -12,7 +12,7 @@ experiment or an ``import-icefall`` directory; weights and search options are th
 Printed per file: the file, its transcript and its translation (white space collapsed), or with ``--json`` one
 JSON object per line (``file``, ``transcript``, ``translation``, ``duration``, ``sampling_rate``, ``channels``;
 ``error`` instead for a file that failed). A file that cannot be read is named on stderr and the others are still
-decoded; the exit status is then 1.
+decoded; the exit status is then 1, or 2 when no file could be decoded.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from hent_srt.data.corpora.sphere import check_sphere, use_libsndfile_for_sphere
 from hent_srt.data.schema import TRANSLATED_TEXT
 from hent_srt.data.text import get_normalizer
 from hent_srt.decode.decode import (
+    FRAME_SHIFT,
     Experiment,
     SearchOptions,
     add_model_arguments,
@@ -47,15 +48,17 @@ __all__ = ["add_arguments", "audio_cut", "main", "translate_file"]
 
 log = logging.getLogger(__name__)
 
-UNREADABLE_EXIT = 1
-FRAME_SHIFT = 0.01  # seconds per fbank frame
+SOME_UNREADABLE_EXIT = 1  # some files were decoded, others could not be
+USER_ERROR_EXIT = 2  # no file could be decoded
 
 
 def audio_cut(path: Path, cut_id: str) -> MonoCut:
     """A cut over the first channel of the audio file ``path``, with an empty supervision (the decoder's loader
     reads the text fields). Raises ValueError naming the file when it cannot be read."""
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory; give audio files (WAV, FLAC, SPHERE ...)")
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise ValueError(f"{path}: no such file; check the path")
     try:
         if path.suffix.lower() == ".sph":
             check_sphere(path)
@@ -69,7 +72,8 @@ def audio_cut(path: Path, cut_id: str) -> MonoCut:
         raise ValueError(f"{path}: {err}") from None
     except Exception as err:  # audio back ends raise many types for unreadable files
         first_line = next(iter(str(err).splitlines()), type(err).__name__)
-        raise ValueError(f"{path}: cannot read it as audio ({first_line})") from None
+        raise ValueError(f"{path}: cannot read it as audio ({first_line}); check that it is a complete audio "
+                         "file (WAV, FLAC, SPHERE ...)") from None
     cut.supervisions = [SupervisionSegment(id=cut_id, recording_id=cut_id, start=0.0, duration=cut.duration,
                                            channel=channel, text="", custom={TRANSLATED_TEXT: {"en": ""}})]
     return cut
@@ -80,7 +84,7 @@ def translate_file(exp: Experiment, path: Path, options: SearchOptions, index: i
     cut = audio_cut(path, f"audio-{index}")
     too_short = exp.model.check_lengths(compute_num_frames(cut.duration, FRAME_SHIFT, cut.sampling_rate), {})
     if too_short is not None:
-        raise ValueError(f"{path}: too short ({cut.duration:.3f} s): {too_short}")
+        raise ValueError(f"{path}: too short ({cut.duration:.3f} s): {too_short}; give at least 0.1 s of audio")
     try:
         hyps = decode_experiment(exp, CutSet.from_cuts([cut]), options, max_duration=max(cut.duration, 1.0) + 1.0,
                        on_the_fly=True)
@@ -143,6 +147,7 @@ def main(args: argparse.Namespace) -> int:
             continue
         _print(result, args.json)
     if failed:
-        print(f"hent-srt translate: {failed} of {len(args.audio)} file(s) could not be decoded", file=sys.stderr)
-        return UNREADABLE_EXIT
+        print(f"hent-srt translate: {failed} of {len(args.audio)} file(s) could not be decoded; fix or leave out "
+              "the files named above", file=sys.stderr)
+        return USER_ERROR_EXIT if failed == len(args.audio) else SOME_UNREADABLE_EXIT
     return 0

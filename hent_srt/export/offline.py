@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from hent_srt.config import Config
 from hent_srt.decode.runtimes import ENCODER_NAME, METADATA_NAME, graph_file, onnx_metadata
 from hent_srt.export.trace import MethodGraph, trace_num_frames, traceable
-from hent_srt.fileio import write_bytes_atomic, write_text_atomic
+from hent_srt.fileio import atomic_path, write_bytes_atomic, write_text_atomic
 from hent_srt.model.hent import HentSrt
 from hent_srt.search.step import start_contexts
 
@@ -107,11 +107,9 @@ def save_traced(module: nn.Module, model: HentSrt, inputs: dict[str, tuple], met
     path = Path(path)
     with traceable(model):
         traced = torch.jit.trace_module(module, inputs, check_trace=False)
-    tmp = path.with_name(path.name + ".tmp")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated but still loads in libtorch
         torch.jit.save(traced, str(tmp), _extra_files={METADATA_NAME: json.dumps(metadata, sort_keys=True)})
-    tmp.replace(path)
     return path
 
 
@@ -131,14 +129,13 @@ def save_onnx(module: nn.Module, model: HentSrt, args: tuple[Tensor, ...], path:
     :func:`hent_srt.export.trace.traceable`) with ``metadata`` in its ``metadata_props``, atomically."""
     import onnx
 
-    tmp = path.with_name(path.name + ".tmp")
-    with traceable(model):
-        torch.onnx.export(module, args, str(tmp), dynamo=False, opset_version=opset, input_names=input_names,
-                          output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
-    graph = onnx.load(str(tmp))
-    set_onnx_metadata(graph, metadata)
-    onnx.save(graph, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        with traceable(model):
+            torch.onnx.export(module, args, str(tmp), dynamo=False, opset_version=opset, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+        graph = onnx.load(str(tmp))
+        set_onnx_metadata(graph, metadata)
+        onnx.save(graph, str(tmp))
     return path
 
 
@@ -191,17 +188,16 @@ def quantize_int8(paths: list[Path]) -> list[Path]:
     written = []
     for path in paths:
         target = path.with_name(path.name[: -len(".onnx")] + ".int8.onnx")
-        tmp = target.with_name(target.name + ".tmp")
-        logging.disable(logging.WARNING)  # the quantiser logs every tensor it leaves in float at INFO level
-        try:
-            quantize_dynamic(str(path), str(tmp), op_types_to_quantize=["MatMul", "Gemm"],
-                             weight_type=QuantType.QInt8)
-        finally:
-            logging.disable(logging.NOTSET)
-        graph = onnx.load(str(tmp))
-        set_onnx_metadata(graph, onnx_metadata(path))
-        onnx.save(graph, str(tmp))
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            logging.disable(logging.WARNING)  # the quantiser logs every tensor it leaves in float at INFO level
+            try:
+                quantize_dynamic(str(path), str(tmp), op_types_to_quantize=["MatMul", "Gemm"],
+                                 weight_type=QuantType.QInt8)
+            finally:
+                logging.disable(logging.NOTSET)
+            graph = onnx.load(str(tmp))
+            set_onnx_metadata(graph, onnx_metadata(path))
+            onnx.save(graph, str(tmp))
         written.append(target)
     return written
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from hent_srt.argtypes import boolean, int_at_least
+from hent_srt.fileio import require_output_file
 from hent_srt.train.checkpoint import (
     CheckpointError,
     average_checkpoints,
@@ -64,6 +65,7 @@ def plan(exp_dir: Path, epoch: int, avg: int, use_averaged_model: bool) -> list[
 def main(args: argparse.Namespace) -> int:
     """Run the command; return 0 on success, 2 on an error the user can fix (message on stderr)."""
     try:
+        require_output_file(args.out, "--out")
         paths = plan(args.exp_dir, args.epoch, args.avg, args.use_averaged_model)
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:

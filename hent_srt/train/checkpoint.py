@@ -168,7 +168,8 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu", mmap: bool = Fals
             "corrupt: delete it and use an earlier one"
         ) from e
     if not isinstance(ckpt, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict of entries")
+        raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict of entries; use a "
+                              "checkpoint written by hent-srt train (epoch-N.pt) or a dict with a 'model' entry")
     return ckpt
 
 
@@ -270,18 +271,24 @@ def update_averaged_model(
 
 def _model_entry(ckpt: dict[str, Any], key: str, path: Path) -> dict[str, Tensor]:
     if key not in ckpt or not isinstance(ckpt[key], dict):
-        raise CheckpointError(f"checkpoint {path} has no '{key}' entry (keys: {sorted(ckpt)[:10]})")
+        fix = ("drop --use-averaged-model, or use epoch-N.pt files of hent-srt train, which keep the running "
+               "average" if key == "model_avg" else "use a checkpoint written by hent-srt train (epoch-N.pt)")
+        raise CheckpointError(f"checkpoint {path} has no '{key}' entry (keys: {sorted(ckpt)[:10]}); {fix}")
     return ckpt[key]
 
 
-def _check_same_layout(ref: dict[str, Tensor], other: dict[str, Tensor], path: Path, key: str) -> None:
+def _check_same_layout(ref: dict[str, Tensor], other: dict[str, Tensor], path: Path, key: str,
+                       ref_path: Path) -> None:
+    fix = "average only checkpoints of one training run (same model config)"
     if ref.keys() != other.keys():
         diff = sorted(set(ref) ^ set(other))
-        raise CheckpointError(f"checkpoint {path} '{key}' has different parameters: {diff[:5]}")
+        raise CheckpointError(f"checkpoints {ref_path} and {path}: their '{key}' entries have different parameters "
+                              f"({diff[:5]}); {fix}")
     for k, v in ref.items():
         if tuple(v.shape) != tuple(other[k].shape):
             raise CheckpointError(
-                f"checkpoint {path} '{key}.{k}' has shape {tuple(other[k].shape)}, expected {tuple(v.shape)}"
+                f"checkpoints {ref_path} and {path}: '{key}.{k}' has shape {tuple(v.shape)} in the first and "
+                f"{tuple(other[k].shape)} in the second; {fix}"
             )
 
 
@@ -305,7 +312,7 @@ def average_checkpoints(
         if i == 0:
             sums = {k: v.to(torch.float64) for k, v in state.items() if v.is_floating_point()}
         else:
-            _check_same_layout(last, state, path, key)
+            _check_same_layout(last, state, path, key, paths[i - 1])
             for k in sums:
                 sums[k] += state[k].to(torch.float64)
         last = state
@@ -333,12 +340,13 @@ def average_checkpoints_with_averaged_model(
     start, end = load(start_path), load(end_path)
     avg_start = _model_entry(start, "model_avg", start_path)
     avg_end = _model_entry(end, "model_avg", end_path)
-    _check_same_layout(avg_end, avg_start, start_path, "model_avg")
+    _check_same_layout(avg_end, avg_start, start_path, "model_avg", end_path)
     counts = []
     for ckpt, path in ((start, start_path), (end, end_path)):
         n = ckpt.get("batch_idx_train")
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise CheckpointError(f"checkpoint {path} has no valid 'batch_idx_train' (got {n!r})")
+            raise CheckpointError(f"checkpoint {path} has no valid 'batch_idx_train' (got {n!r}); use epoch-N.pt "
+                                  "files written by hent-srt train")
         counts.append(n)
     n_start, n_end = counts
     if n_end <= n_start:

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from hent_srt.config import Config, apply_overrides, config_from_dict, config_to_dict, dump_config, load_config
 from hent_srt.data.tokenizer import Tokenizer
-from hent_srt.fileio import write_text_atomic
+from hent_srt.fileio import atomic_path, write_text_atomic
 from hent_srt.model.arch import check_fits, infer_model_config, model_size, not_inferred_values, shapes_of
 from hent_srt.train.checkpoint import save_checkpoint
 from hent_srt.train.weights import Weights, add_averaging_arguments, read_weights
@@ -174,7 +174,12 @@ def import_checkpoint(
         how = f"checked against {config}"
     else:
         base = published_config(hierarchical, causal)
-        resolved = _with_overrides(dataclasses.replace(base, model=infer_model_config(shapes, base.model)), overrides)
+        try:
+            inferred = infer_model_config(shapes, base.model)
+        except ValueError as err:
+            raise ValueError(f"{', '.join(weights.sources)}: {err}; this is not a HENT-SRT / NT-Shared checkpoint of "
+                             "icefall, or pass --config with its architecture") from None
+        resolved = _with_overrides(dataclasses.replace(base, model=inferred), overrides)
         how = "inferred from the tensor shapes"
     hint = ("fix --config, or drop it to infer the architecture from the tensors" if config is not None else
             "hent-srt cannot build this architecture; pass --config if the inference above went wrong")
@@ -222,9 +227,8 @@ def write_model_dir(imported: Imported, out_dir: str | Path, bpe_model: str | Pa
     data = imported.config.data
     for side, tokenizer in tokenizers.items():
         target = (out_dir / TOKENIZER_NAMES[side]).resolve()
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(tokenizer.model_path, tmp)
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(tokenizer.model_path, tmp)
         data = dataclasses.replace(data, **{f"{side}_bpe_model": str(target)})
         written.append(target)
     config = dataclasses.replace(imported.config, data=data)

@@ -49,6 +49,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from hent_srt.config import Config, config_to_dict, load_config
+from hent_srt.fileio import DirectoryLock, atomic_path
 from hent_srt.loss import NonFiniteError
 from hent_srt.model.scaling import set_batch_count
 from hent_srt.optim import Eden, ScaledAdam
@@ -283,8 +284,18 @@ def _check_train_config(config: Config) -> None:
         raise ValueError(f"train.max_consecutive_skips={t.max_consecutive_skips}: must be >= 0 (0: no limit)")
     if not t.ref_duration > 0:
         raise ValueError(f"train.ref_duration={t.ref_duration}: must be > 0 seconds (icefall: 600)")
-    if not config.data.max_duration > 0:
-        raise ValueError(f"data.max_duration={config.data.max_duration}: must be > 0 seconds")
+    d = config.data
+    if not d.max_duration > 0:
+        raise ValueError(f"data.max_duration={d.max_duration}: must be > 0 seconds")
+    if d.num_workers < 0:
+        raise ValueError(f"data.num_workers={d.num_workers}: must be >= 0 (0: load batches in the main process)")
+    if not 0 <= d.min_utterance_duration < d.max_utterance_duration:
+        raise ValueError(f"data.min_utterance_duration={d.min_utterance_duration} and data.max_utterance_duration="
+                         f"{d.max_utterance_duration}: need 0 <= min_utterance_duration < max_utterance_duration "
+                         "(seconds)")
+    lr = config.optim.base_lr
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"optim.base_lr={lr}: must be a finite number > 0 (published: 0.045)")
     resolve_amp(t.amp, torch.device("cpu"))
 
 
@@ -389,13 +400,22 @@ class Trainer:
         icefall-named weights are renamed. ``allow_partial`` lets ``HentSrt.init_from`` load a checkpoint that
         fits only in part."""
         path = Path(path)
-        weights = read_weights(path / PRETRAINED_NAME if path.is_dir() else path).state
+        source = path / PRETRAINED_NAME if path.is_dir() else path
+        weights = read_weights(source).state
         if is_icefall_named(weights):
             weights, _ = to_hent_names(weights)
-        if hasattr(self.raw_model, "init_from"):
-            self.raw_model.init_from(weights, **({"allow_partial": True} if allow_partial else {}))
-        else:
-            self.raw_model.load_state_dict(weights, strict=True)
+        own = self.raw_model.state_dict()
+        if not any(name in own and own[name].shape == tensor.shape for name, tensor in weights.items()):
+            raise ValueError(f"--init-from {source}: not one of its {len(weights)} tensors fits this model (no name "
+                             "with the same shape); initialise from a checkpoint of this model's architecture, e.g. "
+                             "the ASR pre-training's epoch-N.pt or averaged.pt")
+        try:
+            if hasattr(self.raw_model, "init_from"):
+                self.raw_model.init_from(weights, **({"allow_partial": True} if allow_partial else {}))
+            else:
+                self.raw_model.load_state_dict(weights, strict=True)
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(f"--init-from {source}: {err}") from None
         self.model_avg = self._new_model_avg()
         log.info("initialised the model from %s", path)
 
@@ -462,10 +482,8 @@ class Trainer:
             prune_checkpoints(self.exp_dir, self.config.train.keep_last_k)
 
     def _copy_atomic(self, src: Path, name: str) -> None:
-        dst = self.exp_dir / name
-        tmp = dst.with_name(f".{name}.tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+        with atomic_path(self.exp_dir / name) as tmp:
+            shutil.copyfile(src, tmp)
 
     # ---------------------------------------------------------------------------------------- the loop
 
@@ -871,7 +889,8 @@ def build_components(config: Config, dist_info: DistInfo) -> Components:
         raise ValueError(f"data.bucket_buffer_size={d.bucket_buffer_size}: must be >= 1 cut")
     for name, path in (("data.train_cuts", train_path), ("data.valid_cuts", valid_path)):
         if path is not None:
-            check_feature_manifest(path, name, require_translation=tgt_tok is not None)
+            check_feature_manifest(path, name, require_translation=tgt_tok is not None,
+                                   require_features=not d.on_the_fly_features)
     augmentation = _training_augmentation(config)
     model = build_model(m, config.loss)
 
@@ -1004,9 +1023,27 @@ def main(args: argparse.Namespace) -> int:
         dist_info = dist_info_from_env()
         device = select_device(dist_info)
         config = load_config(args.config, args.overrides)
+        _check_exp_dir(exp_dir)
     except ValueError as err:
         print(f"hent-srt train: {err}", file=sys.stderr)
         return 2
+    # one run per experiment directory: rank 0 holds its lock (the other ranks of a run do not write there)
+    with DirectoryLock(exp_dir) if dist_info.is_main else contextlib.nullcontext():
+        return _train(args, config, exp_dir, dist_info, device)
+
+
+def _check_exp_dir(exp_dir: Path) -> None:
+    """A UserError naming ``--exp-dir`` when it, or one of the directories above it, is a file."""
+    for path in (exp_dir, *exp_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "" if path == exp_dir else f" ({path} is a file, so {exp_dir} cannot be created)"
+                raise ValueError(f"--exp-dir {exp_dir}: not a directory{where}; choose another --exp-dir")
+            return
+
+
+def _train(args: argparse.Namespace, config: Config, exp_dir: Path, dist_info: DistInfo, device: torch.device) -> int:
+    """The rest of :func:`main`, with the experiment directory locked."""
     with _logging_to(exp_dir, dist_info):
         try:
             setup_distributed(dist_info, device)

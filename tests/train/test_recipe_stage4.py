@@ -25,6 +25,8 @@ def run_stage4(tmp_path: Path, epochs: tuple[int, ...], best: bool, **options: s
                  "bpe_tgt/bpe.model", "bpe_tgt/tokens.txt"):  # the stage's inputs, which it checks exist
         (tmp_path / "data" / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "data" / path).touch()
+    (tmp_path / "conf").mkdir(exist_ok=True)
+    (tmp_path / "conf" / "hent_srt.yaml").touch()  # the conf stage 4 trains, which the recipe checks exists
     stub = tmp_path / "bin" / "hent-srt"
     stub.parent.mkdir(exist_ok=True)
     calls = tmp_path / "calls.txt"

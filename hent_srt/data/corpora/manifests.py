@@ -9,10 +9,9 @@ written to temporary names and renamed into place, so a failed preparation leave
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,9 @@ from typing import Protocol, TypeVar
 from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet
 from lhotse.qa import validate_recordings_and_supervisions
 
+from hent_srt.data.manifest import read_recordings, read_supervisions
 from hent_srt.data.schema import validate_cuts
+from hent_srt.fileio import atomic_path
 
 __all__ = [
     "CorpusError",
@@ -79,7 +80,7 @@ def load_split(manifest_dir: Path | str, corpus: str, split: str) -> SplitManife
     fix = f"Run stage 0 of egs/{corpus} first (it writes {rec_path.name} and {sup_path.name})."
     require_file(rec_path, f"{corpus} {split} recordings", fix)
     require_file(sup_path, f"{corpus} {split} supervisions", fix)
-    return RecordingSet.from_file(rec_path), SupervisionSet.from_file(sup_path)
+    return read_recordings(rec_path), read_supervisions(sup_path)
 
 
 @dataclass
@@ -254,19 +255,10 @@ def write_manifests(items: Sequence[tuple[RecordingSet | SupervisionSet | CutSet
 
     Nothing is renamed until every manifest is written, and no temporary file is left behind on failure.
     """
-    pending: list[tuple[Path, Path]] = []
-    try:
+    with contextlib.ExitStack() as renames:  # the renames happen as the stack unwinds without an error
         for manifest, final in items:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{final.name}", dir=final.parent)
-            os.close(fd)
-            pending.append((Path(temp), final))
+            temp = renames.enter_context(atomic_path(final, keep_suffix=True))
             manifest.to_file(temp)
-        for temp, final in pending:
-            os.replace(temp, final)
-    finally:
-        for temp, _ in pending:
-            temp.unlink(missing_ok=True)
 
 
 def write_splits(output_dir: Path | str, corpus: str, splits: Mapping[str, SplitManifests]) -> None:

@@ -11,7 +11,7 @@ Output, in ``out_dir`` (written atomically, all or nothing):
 
 - ``musan_recordings_<part>.jsonl.gz``: one lhotse ``RecordingSet`` per part (noise and music by default, as
   the published recipe mixes; speech on request), made by lhotse's MUSAN recipe
-  (``lhotse.recipes.musan.scan_recordings``, every wav under the part);
+  (every wav under the part, each named in the error when it cannot be read as audio);
 - ``musan_cuts.jsonl.gz``: a ``CutSet`` of those recordings without supervisions, each recording cut into
   windows of at most ``window`` seconds (id ``<recording id>-<k>``), windows shorter than ``min_window``
   dropped: the noise that training mixes in.
@@ -28,9 +28,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from lhotse import CutSet, RecordingSet
+from lhotse import CutSet, Recording, RecordingSet
 from lhotse.qa import validate
-from lhotse.recipes.musan import scan_recordings
 
 from hent_srt.data.corpora.manifests import CorpusError, require_dir, write_manifests
 from hent_srt.data.corpora.textfile import read_lines
@@ -87,6 +86,20 @@ def check_annotations(part_dir: Path) -> int:
     return listed
 
 
+def scan_recordings(part_dir: Path) -> list[Recording]:
+    """A recording of every ``*.wav`` under ``part_dir`` (id: the file name); CorpusError naming a file that is
+    not audio."""
+    recordings = []
+    for path in sorted(part_dir.rglob("*.wav")):
+        try:
+            recordings.append(Recording.from_file(path))
+        except Exception as err:  # audio back ends raise many types for unreadable files
+            first_line = next(iter(str(err).splitlines()), type(err).__name__)
+            raise CorpusError(f"MUSAN: {path} cannot be read as audio ({first_line}); replace it with the "
+                              "corpus's file or remove it") from None
+    return recordings
+
+
 def _part_recordings(corpus_dir: Path, part: str) -> RecordingSet:
     hint = ""
     if (corpus_dir / "musan" / part).is_dir():
@@ -95,7 +108,7 @@ def _part_recordings(corpus_dir: Path, part: str) -> RecordingSet:
     if not any(part_dir.rglob("*.wav")):
         raise CorpusError(f"MUSAN {part}: no .wav file under {part_dir}.\n{_FIX}")
     listed = check_annotations(part_dir)
-    recordings = scan_recordings(part_dir)
+    recordings = RecordingSet.from_recordings(scan_recordings(part_dir))
     validate(recordings)
     if listed < len(recordings):
         unlisted = len(recordings) - listed

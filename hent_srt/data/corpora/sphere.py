@@ -13,7 +13,6 @@ backend reads.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,8 @@ from lhotse.audio.backend import (
     get_default_audio_backend,
     set_current_audio_backend,
 )
+
+from hent_srt.fileio import atomic_path
 
 __all__ = [
     "AudioInfo",
@@ -178,12 +179,8 @@ def convert_to_flac(source: Path | str, destination: Path | str) -> Path:
         check_sphere(source)
     data, rate = sf.read(str(source), dtype="int16", always_2d=True)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    temp = destination.with_name(f".tmp-{os.getpid()}-{destination.name}")
-    try:
+    with atomic_path(destination) as temp:
         sf.write(str(temp), data, rate, format="FLAC", subtype="PCM_16")
-        os.replace(temp, destination)
-    finally:
-        temp.unlink(missing_ok=True)
     return destination
 
 

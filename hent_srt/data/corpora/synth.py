@@ -27,6 +27,7 @@ from pathlib import Path
 from hent_srt.data.corpora.synth_audio import AudioJob, make_speakers, shutdown_workers, synthesize
 from hent_srt.data.corpora.synth_grammar import count_swaps
 from hent_srt.data.corpora.synth_text import PAIRS, SPLITS, make_splits
+from hent_srt.fileio import atomic_path
 
 __all__ = ["NUM_CROSSINGS", "add_arguments", "build_corpus", "main", "manifest_path", "num_crossings"]
 
@@ -48,11 +49,10 @@ def num_crossings(cut) -> int | None:
 
 def _write_manifest(path: Path, records: list[dict]) -> None:
     """JSON lines, gzip-compressed with a fixed header (mtime 0, no name), written atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
         for record in records:
             gz.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-    os.replace(tmp, path)
 
 
 def _jitter(rng: random.Random, value: int, spread: int, low: int, high: int) -> int:
@@ -84,11 +84,12 @@ def build_corpus(
     sizes = {"train": num_train, "dev": num_dev, "test": num_test}
     for split, size in sizes.items():
         if not isinstance(size, int) or size < 0:
-            raise ValueError(f"num_{split} must be an integer >= 0, got {size!r}.")
+            raise ValueError(f"num_{split} (--num-{split}) must be an integer >= 0, got {size!r}.")
     if sum(sizes.values()) == 0:
-        raise ValueError("num_train + num_dev + num_test must be > 0; ask for at least one utterance.")
+        raise ValueError("num_train + num_dev + num_test (--num-train, --num-dev, --num-test) must be > 0; ask for "
+                         "at least one utterance.")
     if num_jobs < 1:
-        raise ValueError(f"num_jobs must be >= 1, got {num_jobs}.")
+        raise ValueError(f"num_jobs (--num-jobs) must be >= 1, got {num_jobs}.")
     spec = PAIRS[pair]
     out = Path(out_dir).resolve()
     sentences = make_splits(pair, seed, sizes)

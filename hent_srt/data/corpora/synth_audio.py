@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hent_srt.fileio import atomic_path
+
 __all__ = ["CHUNK_SIZE", "AudioJob", "Speaker", "make_speakers", "render", "shutdown_workers", "synthesize"]
 
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4")
@@ -102,9 +104,8 @@ def render(job: AudioJob, samples: np.ndarray) -> tuple[np.ndarray, int]:
 def _write_flac(path: str, samples: np.ndarray, rate: int) -> None:
     import soundfile
 
-    tmp = path + ".tmp"
-    soundfile.write(tmp, samples, rate, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), samples, rate, format="FLAC", subtype="PCM_16")
 
 
 def _synthesize_chunk(jobs: Sequence[AudioJob]) -> list[tuple[int, int]]:

@@ -122,13 +122,13 @@ def babble(utterances: Sequence[np.ndarray], gains: Sequence[float]) -> np.ndarr
 
 def _speech(speech_cuts: Path | str, needed: int) -> list:
     """Up to :data:`_CANDIDATE_CUTS` cuts of ``speech_cuts`` (read lazily), at least ``needed`` of them."""
-    from lhotse import CutSet
+    from hent_srt.data.manifest import read_cuts
 
     path = Path(speech_cuts)
     if not path.is_file():
         raise ValueError(f"speech_cuts: {path} does not exist; pass the mini corpus's train cuts (stage 0 writes them).")
     cuts = []
-    for cut in CutSet.from_file(path):
+    for cut in read_cuts(path):
         if cut.has_recording:
             cuts.append(cut)
         if len(cuts) == _CANDIDATE_CUTS:
