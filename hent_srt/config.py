@@ -493,6 +493,18 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     return config_from_dict(apply_overrides(data, overrides))
 
 
+def load_experiment_config(config: str | Path | None, exp_dir: Path, overrides: Iterable[str] = ()) -> Config:
+    """The config of a command that reads an experiment: ``--config`` (a YAML path or a preset name) when given,
+    else ``exp_dir/config.yaml``, with the dotted overrides. Raises ConfigError naming what is missing."""
+    if config is not None:
+        return load_config(config, overrides)
+    path = exp_dir / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"config {path} not found; pass --config (a YAML file or a preset name) or an --exp-dir "
+                          "holding config.yaml")
+    return load_config(path, overrides)
+
+
 def dump_config(config: Config) -> str:
     """The resolved config as YAML text."""
     return yaml.safe_dump(config_to_dict(config), sort_keys=False)

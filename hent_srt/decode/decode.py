@@ -59,7 +59,7 @@ from lhotse.cut import Cut
 from lhotse.utils import compute_num_frames
 
 from hent_srt.argtypes import finite_float, int_at_least, positive_float
-from hent_srt.config import Config, load_config
+from hent_srt.config import Config, load_experiment_config
 from hent_srt.data.corpora.synth import num_crossings
 from hent_srt.data.features import check_feature_manifest
 from hent_srt.data.loader import make_dataloader
@@ -424,7 +424,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--exp-dir``, ``--config``, the weights (``--checkpoint`` or ``--epoch/--avg``) and ``--set``."""
     parser.add_argument("--exp-dir", type=Path, required=True,
                         help="experiment directory (holds config.yaml; an import-icefall directory works too)")
-    parser.add_argument("--config", type=Path, help="config (default: EXP_DIR/config.yaml)")
+    parser.add_argument("--config", type=Path, help="a YAML file or a preset name (default: EXP_DIR/config.yaml)")
     parser.add_argument("--checkpoint", type=Path,
                         help="model weights (default: EXP_DIR/pretrained.pt, else EXP_DIR/averaged.pt)")
     add_averaging_arguments(parser, "EXP_DIR")
@@ -538,10 +538,7 @@ class Experiment:
 def load_experiment(args: argparse.Namespace, device: torch.device) -> Experiment:
     """Config, weights (``--checkpoint``, ``--epoch/--avg`` or the directory's default file) and tokenizers of the
     options of :func:`add_model_arguments`. Raises ValueError naming the option or file at fault."""
-    config_path = args.config or args.exp_dir / "config.yaml"
-    if not Path(config_path).is_file():
-        raise ValueError(f"config {config_path} not found; pass --config or an --exp-dir holding config.yaml")
-    config = load_config(config_path, args.overrides)
+    config = load_experiment_config(args.config, args.exp_dir, args.overrides)
     if args.checkpoint is not None and (args.epoch is not None or args.avg is not None):
         raise ValueError("give either --checkpoint or --epoch/--avg, not both")
     if args.epoch is not None or args.avg is not None:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from hent_srt.config import load_config
+from hent_srt.argtypes import int_at_least
+from hent_srt.config import load_experiment_config
 from hent_srt.data.tokenizer import Tokenizer
 from hent_srt.decode.decode import load_model
 from hent_srt.decode.runtimes import STREAMING_TORCHSCRIPT_NAME, TORCHSCRIPT_NAME
@@ -39,7 +40,7 @@ from hent_srt.export.streaming import export_streaming_torchscript
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exp-dir", type=Path, required=True, help="experiment directory (holds config.yaml)")
-    parser.add_argument("--config", type=Path, help="config (default: EXP_DIR/config.yaml)")
+    parser.add_argument("--config", type=Path, help="a YAML file or a preset name (default: EXP_DIR/config.yaml)")
     parser.add_argument("--checkpoint", type=Path, required=True, help="model weights to export")
     parser.add_argument("--out-dir", type=Path, help="default: EXP_DIR/export")
     parser.add_argument("--torchscript", action="store_true", help="write model.pt (default: both formats)")
@@ -51,10 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write int8 dynamically quantised ONNX graphs (of --onnx and --sherpa-onnx)")
     parser.add_argument("--streaming", action="store_true",
                         help="also write model-streaming.pt, the chunk-by-chunk TorchScript model (causal models)")
-    parser.add_argument("--chunk-size", type=int, default=None,
+    parser.add_argument("--chunk-size", type=int_at_least(1), default=None,
                         help="with --streaming: chunk in frames at 50 Hz baked in for both encoders (default: each "
                              "encoder's eval_chunk_size; published 64)")
-    parser.add_argument("--left-context", type=int, default=None,
+    parser.add_argument("--left-context", type=int_at_least(0), default=None,
                         help="with --streaming: left context in frames at 50 Hz for both encoders (default: each "
                              "encoder's eval_left_context_frames; published 128)")
     parser.add_argument("--verify-cuts", type=Path, default=None,
@@ -95,10 +96,7 @@ def main(args: argparse.Namespace) -> int:
             _check_onnx_available()
         if args.opset < MIN_OPSET:
             raise ValueError(f"--opset must be >= {MIN_OPSET}, got {args.opset}")
-        config_path = args.config or args.exp_dir / "config.yaml"
-        if not Path(config_path).is_file():
-            raise ValueError(f"config {config_path} not found; pass --config or an --exp-dir holding config.yaml")
-        config = load_config(config_path, args.overrides)
+        config = load_experiment_config(args.config, args.exp_dir, args.overrides)
         model = load_model(config, args.checkpoint, torch.device("cpu"))
         out_dir = args.out_dir or args.exp_dir / "export"
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -70,18 +70,16 @@ class Agreement:
 
 def load_cuts(cuts_path: str | Path, num: int) -> list[Cut]:
     """The first ``num`` cuts of a manifest, each with features."""
-    from hent_srt.data.manifest import read_cuts
+    from hent_srt.data.manifest import check_feature_storage, read_cuts
 
     if num < 1:
         raise ValueError(f"the number of utterances must be >= 1, got {num}")
     path = Path(cuts_path)
     if not path.is_file():
         raise ValueError(f"cut manifest {path} not found; pass one with features (a recipe's stage-1 output)")
-    cuts = list(read_cuts(path).subset(first=num))
-    missing = [c.id for c in cuts if not c.has_features]
-    if not cuts or missing:
-        raise ValueError(f"cut manifest {path}: {'no cuts' if not cuts else f'cut {missing[0]} has no features'}; "
-                         "compute them with `hent-srt features`")
+    cuts = list(check_feature_storage(read_cuts(path).subset(first=num), path))
+    if not cuts:
+        raise ValueError(f"cut manifest {path} holds no cuts; pass a test set with features (a recipe's stage-1 output)")
     return cuts
 
 
