@@ -8,6 +8,7 @@ an earlier run wrote where it writes untouched, with no temporary behind.
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from hostile_kit import DAMAGES, damaged_manifest, run_cli, snapshot, unchanged, user_error
@@ -50,12 +51,7 @@ COMMANDS = {"features": _features, "bpe": _bpe, "decode": _decode, "train": _tra
 
 @pytest.fixture
 def ctx(exp, feats, train_yaml):
-    class Context:
-        pass
-
-    context = Context()
-    context.exp, context.feats, context.train_yaml = exp, feats, train_yaml
-    return context
+    return SimpleNamespace(exp=exp, feats=feats, train_yaml=train_yaml)
 
 
 def earlier_output(command: str, feats, out) -> None:

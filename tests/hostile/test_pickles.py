@@ -4,6 +4,7 @@ reads weights: it is refused with a message naming the file, and its payload nev
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from hostile_kit import crafted_checkpoint, no_code_ran, run_cli, user_error
@@ -64,11 +65,7 @@ COMMANDS = {"decode": _decode, "decode-epoch-avg": _decode_avg, "average": _aver
 @pytest.mark.hostile("code-exec")
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_crafted_pickle_is_refused_and_never_runs(command, exp, feats, tones, train_yaml, tmp_path, capsys):
-    class Context:
-        pass
-
-    ctx = Context()
-    ctx.exp, ctx.feats, ctx.tones, ctx.train_yaml, ctx.tmp = exp, feats, tones, train_yaml, tmp_path
+    ctx = SimpleNamespace(exp=exp, feats=feats, tones=tones, train_yaml=train_yaml, tmp=tmp_path)
     marker = tmp_path / "created-by-the-pickle"
     crafted = crafted_checkpoint(tmp_path / "epoch-9.pt", marker)
     argv = COMMANDS[command](ctx, crafted)
