@@ -148,13 +148,33 @@ class OptimConfig:
 
 
 @dataclass
+class SpecAugmentConfig:
+    """SpecAugment settings (lhotse ``SpecAugment``) of the data path and of CR-CTC's two views.
+
+    The defaults are the published ones (icefall's zipformer recipes, made for utterances of several seconds):
+    a time warp of up to ``time_warp_factor`` frames (0: none), ``num_feature_masks`` frequency masks of up to
+    ``features_mask_size`` bins, and up to ``num_frame_masks`` time masks of up to ``frames_mask_size`` frames that
+    together cover at most ``max_frames_mask_fraction`` of an utterance's frames. CR-CTC's views multiply the
+    number of time masks and their maximal share by ``loss.time_mask_ratio`` (published: 2.5).
+    """
+
+    time_warp_factor: int = 80
+    num_feature_masks: int = 2
+    features_mask_size: int = 27
+    num_frame_masks: int = 10
+    frames_mask_size: int = 100
+    max_frames_mask_fraction: float = 0.15
+
+
+@dataclass
 class DataConfig:
     """Manifests, tokenizers, batching and augmentation.
 
     ``bucket_buffer_size`` cuts are held by the (lazy) bucketing sampler: its memory and the reach of its
     shuffling. ``musan_cuts`` (a fbank manifest of noise cuts; empty: no mixing) turns on noise mixing with
     probability ``musan_prob`` at an SNR drawn from ``musan_snr`` dB. ``spec_augment`` applies SpecAugment in the
-    data path for models without CR-CTC views (with them the model masks its views; never both).
+    data path for models without CR-CTC views (with them the model masks its views; never both); ``masking``
+    holds the masks of both.
     """
 
     train_cuts: str = ""
@@ -173,6 +193,7 @@ class DataConfig:
     musan_prob: float = 0.5
     musan_snr: tuple[float, ...] = (10.0, 20.0)
     spec_augment: bool = True
+    masking: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
 
 
 @dataclass

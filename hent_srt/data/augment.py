@@ -10,9 +10,9 @@ Both follow the published recipe (icefall's zipformer ``asr_datamodule``):
   50 ms), not the longest cut of the batch (lhotse's ``pad_to_longest=False``): the loader's frame counts are the
   cut's, so noise past its end would be read as speech. When one noise window is shorter than the cut, lhotse
   appends further windows, each at the drawn SNR against the whole cut's energy.
-- **SpecAugment** (lhotse ``SpecAugment``, the published settings: time warp factor 80 within each
-  utterance's frames, 2 frequency masks of up to 27 bins, up to 10 time masks of up to 100 frames covering at
-  most 15 % of the frames, applied to an utterance with probability 0.9). It is applied here only for models
+- **SpecAugment** (lhotse ``SpecAugment``, ``data.masking``; by default the published settings: time warp factor
+  80 within each utterance's frames, 2 frequency masks of up to 27 bins, up to 10 time masks of up to 100 frames
+  covering at most 15 % of the frames, applied to an utterance with probability 0.9). It is applied here only for models
   that make no CR-CTC views: with CR-CTC the model masks its two views itself (``hent_srt.model.augment``), so
   applying it here too would mask twice. ``data_spec_augment`` makes that choice from the config.
 
@@ -35,9 +35,10 @@ import torch
 from lhotse import CutSet
 from lhotse.dataset import CutMix, SpecAugment
 
-from hent_srt.config import Config
+from hent_srt.config import Config, SpecAugmentConfig
 from hent_srt.data.features import FBANK_DIM
 from hent_srt.data.manifest import read_cuts
+from hent_srt.model.augment import build_spec_augment
 
 __all__ = [
     "Augmentation",
@@ -63,17 +64,10 @@ def data_spec_augment(config: Config) -> bool:
     return config.data.spec_augment and not cr_ctc_views(config)
 
 
-def spec_augment() -> SpecAugment:
-    """lhotse SpecAugment with the published (icefall zipformer) data-path settings."""
-    return SpecAugment(
-        time_warp_factor=80,
-        num_feature_masks=2,
-        features_mask_size=27,
-        num_frame_masks=10,
-        frames_mask_size=100,
-        max_frames_mask_fraction=0.15,
-        p=0.9,
-    )
+def spec_augment(masking: SpecAugmentConfig) -> SpecAugment:
+    """lhotse SpecAugment of the data path from ``data.masking`` (its defaults are the published settings),
+    applied to an utterance with probability 0.9."""
+    return build_spec_augment(masking, "data.masking")
 
 
 def batch_seed(seed: int, epoch: int, cut_ids: Sequence[str]) -> int:

@@ -1,8 +1,9 @@
 """The two views of CR-CTC (Yao et al. 2024, arXiv 2410.05101): time warp once, mask each copy independently.
 
-``make_views(x, x_lens, spec_augment)`` returns a (2B, T, F) batch: rows b and B + b are the same utterance,
-time-warped once (lhotse's ``time_warp`` over its valid frames), then frequency- and time-masked
-independently by ``spec_augment`` (a lhotse ``SpecAugment`` without time warp). The model builds views in training
+``make_views(x, x_lens, spec_augment, time_warp_factor)`` returns a (2B, T, F) batch: rows b and B + b are the same
+utterance, time-warped once (lhotse's ``time_warp`` over its valid frames), then frequency- and time-masked
+independently by ``spec_augment`` (a lhotse ``SpecAugment`` without time warp). :func:`build_spec_augment` makes
+the data path's SpecAugment from the same settings (``data.masking``). The model builds views in training
 only (:meth:`hent_srt.model.hent.HentSrt.uses_two_views`).
 """
 
@@ -11,20 +12,45 @@ from __future__ import annotations
 import torch
 from lhotse.dataset.signal_transforms import SpecAugment, time_warp
 
+from hent_srt.config import SpecAugmentConfig
 
-def cr_ctc_spec_augment(time_mask_ratio: float = 2.5) -> SpecAugment:
-    """icefall's CR-CTC masking: ``10·r`` frame masks of <= 100 frames covering <= ``0.15·r`` of the frames,
-    2 frequency masks of <= 27 bins, no time warp (it is applied once, before duplication)."""
+
+def build_spec_augment(
+    cfg: SpecAugmentConfig, field: str, time_mask_ratio: float = 1.0, time_warp: bool = True, p: float = 0.9
+) -> SpecAugment:
+    """A lhotse ``SpecAugment`` from ``cfg`` (named ``field`` in errors, e.g. ``data.masking``).
+
+    ``time_mask_ratio`` r scales the time masks: ``int(num_frame_masks·r)`` masks covering at most
+    ``max_frames_mask_fraction·r`` of the frames (CR-CTC's views: r = ``loss.time_mask_ratio``); ``time_warp``
+    False leaves the warp out (CR-CTC warps once, before the views are made); ``p`` is the probability that an
+    utterance is augmented at all."""
     if time_mask_ratio <= 0:
-        raise ValueError(f"time_mask_ratio must be > 0, got {time_mask_ratio}")
+        raise ValueError(f"loss.time_mask_ratio must be > 0 (published: 2.5), got {time_mask_ratio}")
+    for name in ("time_warp_factor", "num_feature_masks", "num_frame_masks"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{field}.{name} must be >= 0 (0: none), got {getattr(cfg, name)}")
+    for name in ("features_mask_size", "frames_mask_size"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{field}.{name} must be >= 1, got {getattr(cfg, name)}")
+    fraction = cfg.max_frames_mask_fraction * time_mask_ratio
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"{field}.max_frames_mask_fraction={cfg.max_frames_mask_fraction} times the time-mask "
+                         f"ratio {time_mask_ratio} must be a share of the frames in [0, 1]")
     return SpecAugment(
-        time_warp_factor=0,
-        num_frame_masks=int(10 * time_mask_ratio),
-        frames_mask_size=100,
-        max_frames_mask_fraction=0.15 * time_mask_ratio,
-        num_feature_masks=2,
-        features_mask_size=27,
+        time_warp_factor=cfg.time_warp_factor if time_warp else 0,
+        num_feature_masks=cfg.num_feature_masks,
+        features_mask_size=cfg.features_mask_size,
+        num_frame_masks=int(cfg.num_frame_masks * time_mask_ratio),
+        frames_mask_size=cfg.frames_mask_size,
+        max_frames_mask_fraction=fraction,
+        p=p,
     )
+
+
+def cr_ctc_spec_augment(cfg: SpecAugmentConfig, time_mask_ratio: float = 2.5) -> SpecAugment:
+    """The masks of CR-CTC's views (icefall's CR-CTC): ``cfg``'s with the time masks scaled by
+    ``time_mask_ratio`` and no time warp (it is applied once, before duplication; see :func:`make_views`)."""
+    return build_spec_augment(cfg, "data.masking", time_mask_ratio, time_warp=False)
 
 
 def warp_time(x: torch.Tensor, x_lens: torch.Tensor, factor: int = 80) -> torch.Tensor:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hent_srt.config import EncoderConfig, LossConfig, ModelConfig
+from hent_srt.config import EncoderConfig, LossConfig, ModelConfig, SpecAugmentConfig
 from hent_srt.loss import do_rnnt_pruning, get_rnnt_prune_ranges, rnnt_loss_pruned, rnnt_loss_smoothed
 from hent_srt.loss.ctc import cr_ctc_consistency, ctc_loss
 from hent_srt.model.augment import cr_ctc_spec_augment, make_views
@@ -174,11 +174,12 @@ def _validate(cfg: ModelConfig) -> None:
 class HentSrt(nn.Module):
     """The HENT-SRT model family (NT-Shared and hierarchical). See the module docstring for the equations."""
 
-    def __init__(self, cfg: ModelConfig, loss_cfg: LossConfig | None = None):
+    def __init__(self, cfg: ModelConfig, loss_cfg: LossConfig | None = None, masking: SpecAugmentConfig | None = None):
         super().__init__()
         _validate(cfg)
         self.cfg = cfg
         self.loss_cfg = loss_cfg or LossConfig()
+        self.masking = masking or SpecAugmentConfig()
         self.task_loss = task_losses(self.loss_cfg)
         self.batch_count = 0.0
         asr = cfg.asr_encoder
@@ -207,7 +208,7 @@ class HentSrt(nn.Module):
         dims = {"asr": asr_dim, "st": max(cfg.st_encoder.encoder_dim) if self.hierarchical else asr_dim}
         vocab = {"asr": cfg.asr_vocab_size, "st": cfg.st_vocab_size}
         self.heads = nn.ModuleDict({t: TaskHead(cfg, dims[t], vocab[t], cfg.use_ctc) for t in cfg.tasks})
-        self.spec_augment = cr_ctc_spec_augment(self.loss_cfg.time_mask_ratio)
+        self.spec_augment = cr_ctc_spec_augment(self.masking, self.loss_cfg.time_mask_ratio)
 
     # ------------------------------------------------------------------------------------------------------
     # frame bookkeeping
@@ -391,7 +392,7 @@ class HentSrt(nn.Module):
         two_views = self.uses_two_views()
         token_lists = {t: list(tokens[t]) for t in self.cfg.tasks}
         if two_views:
-            x = make_views(x, x_lens, self.spec_augment)
+            x = make_views(x, x_lens, self.spec_augment, self.masking.time_warp_factor)
             x_lens = x_lens.repeat(2)
             token_lists = {t: v + v for t, v in token_lists.items()}
         encoded = self.encode(x, x_lens)
@@ -478,6 +479,9 @@ class HentSrt(nn.Module):
         return report
 
 
-def build_model(cfg: ModelConfig, loss_cfg: LossConfig | None = None) -> HentSrt:
-    """The model described by ``cfg`` (see :class:`hent_srt.config.ModelConfig`)."""
-    return HentSrt(cfg, loss_cfg)
+def build_model(
+    cfg: ModelConfig, loss_cfg: LossConfig | None = None, masking: SpecAugmentConfig | None = None
+) -> HentSrt:
+    """The model described by ``cfg`` (see :class:`hent_srt.config.ModelConfig`); ``masking`` (``data.masking``)
+    sets the masks of CR-CTC's training views (default: the published ones)."""
+    return HentSrt(cfg, loss_cfg, masking)

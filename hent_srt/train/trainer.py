@@ -857,7 +857,7 @@ def _training_augmentation(config: Config) -> Any:
     masking = data_spec_augment(config)
     log.info("SpecAugment in the data path: %s", "on" if masking else
              "off (the model masks its CR-CTC views)" if d.spec_augment else "off (data.spec_augment=false)")
-    return Augmentation(noise=noise, spec_augment=spec_augment() if masking else None, seed=config.train.seed)
+    return Augmentation(noise=noise, spec_augment=spec_augment(d.masking) if masking else None, seed=config.train.seed)
 
 
 def build_components(config: Config, dist_info: DistInfo) -> Components:
@@ -892,7 +892,7 @@ def build_components(config: Config, dist_info: DistInfo) -> Components:
             check_feature_manifest(path, name, require_translation=tgt_tok is not None,
                                    require_features=not d.on_the_fly_features)
     augmentation = _training_augmentation(config)
-    model = build_model(m, config.loss)
+    model = build_model(m, config.loss, d.masking)
 
     def loader(cuts_path: Path, shuffle: bool, augment: Augmentation | None) -> Any:
         cuts = filter_cuts(read_cuts(cuts_path), d.min_utterance_duration, d.max_utterance_duration)

@@ -16,13 +16,14 @@ from lhotse.cut import MixedCut
 from lhotse.dataset import SpecAugment
 from lhotse.utils import fastcopy
 
-from hent_srt.config import load_config
+from hent_srt.config import SpecAugmentConfig, load_config
 from hent_srt.data.augment import Augmentation, NoiseMixer, cr_ctc_views, data_spec_augment, spec_augment
 from hent_srt.data.features import compute_features
 from hent_srt.data.loader import make_dataloader
 from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import SchemaError
 from hent_srt.data.tokenizer import train_bpe
+from hent_srt.model.augment import cr_ctc_spec_augment
 from hent_srt.train.distributed import DistInfo
 from hent_srt.train.trainer import build_components
 
@@ -104,7 +105,7 @@ def test_the_mixing_probability_is_honoured(corpus, prob):
 
 def test_mixing_and_masking_depend_on_the_batch_and_epoch_only(corpus):
     noise = NoiseMixer(read_cuts(corpus["noise"]).to_eager(), prob=0.5)
-    augmentation = Augmentation(noise=noise, spec_augment=spec_augment(), seed=3)
+    augmentation = Augmentation(noise=noise, spec_augment=spec_augment(SpecAugmentConfig()), seed=3)
     kwargs = {"max_duration": 3.0, "shuffle": False, "num_buckets": 2, "augmentation": augmentation}
 
     def epoch_features(epoch, workers):
@@ -125,9 +126,26 @@ def test_mixing_and_masking_depend_on_the_batch_and_epoch_only(corpus):
 
 
 def test_published_spec_augment_settings():
-    aug = spec_augment()
+    aug = spec_augment(SpecAugmentConfig())
     assert (aug.time_warp_factor, aug.num_feature_masks, aug.features_mask_size, aug.num_frame_masks,
             aug.frames_mask_size, aug.max_frames_mask_fraction, aug.p) == (80, 2, 27, 10, 100, 0.15, 0.9)
+
+
+def test_cr_ctc_views_scale_the_time_masks_as_icefall():
+    """icefall's CR-CTC: int(10 * 2.5) = 25 time masks over at most 0.15 * 2.5 of the frames, no warp in the masks."""
+    views = cr_ctc_spec_augment(SpecAugmentConfig(), 2.5)
+    assert (views.time_warp_factor, views.num_frame_masks, views.max_frames_mask_fraction,
+            views.frames_mask_size, views.num_feature_masks, views.features_mask_size) == (0, 25, 0.375, 100, 2, 27)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"num_frame_masks": -1}, "data.masking.num_frame_masks"),
+    ({"frames_mask_size": 0}, "data.masking.frames_mask_size"),
+    ({"max_frames_mask_fraction": 0.5}, "data.masking.max_frames_mask_fraction"),
+])
+def test_bad_masking_settings_name_the_field(change, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        cr_ctc_spec_augment(SpecAugmentConfig(**change), 2.5)
 
 
 def _config(corpus, use_cr_ctc, **data):
@@ -171,6 +189,31 @@ def test_spec_augment_is_applied_exactly_once_per_training_batch(corpus, monkeyp
         for k, c in enumerate(read_cuts(corpus["dev"]).to_eager().subset(cut_ids=valid.cut_ids)
                               .sort_by_duration(ascending=False))
     )
+
+
+@pytest.mark.parametrize("use_cr_ctc", [False, True])
+def test_masking_settings_reach_the_data_path_and_the_cr_ctc_views(corpus, monkeypatch, use_cr_ctc):
+    masking = {"masking.time_warp_factor": 5, "masking.num_frame_masks": 2, "masking.frames_mask_size": 7,
+               "masking.max_frames_mask_fraction": 0.1, "masking.features_mask_size": 4}
+    config = _config(corpus, use_cr_ctc, **masking)
+    seen = []
+    real_forward = SpecAugment.forward
+
+    def recording(self, features, *args, **kwargs):
+        seen.append((self.time_warp_factor, self.num_frame_masks, self.frames_mask_size,
+                     self.max_frames_mask_fraction, self.features_mask_size))
+        return real_forward(self, features, *args, **kwargs)
+
+    monkeypatch.setattr(SpecAugment, "forward", recording)
+    parts = build_components(config, DistInfo())
+    batch = next(iter(parts.train_loader))
+    parts.model.train()
+    parts.model(*parts.model_inputs(batch))
+    ratio = config.loss.time_mask_ratio
+    expected = (0, int(2 * ratio), 7, 0.1 * ratio, 4) if use_cr_ctc else (5, 2, 7, 0.1, 4)
+    assert seen == [expected]
+    if use_cr_ctc:
+        assert parts.model.masking.time_warp_factor == 5  # the views' warp, applied once before duplication
 
 
 def test_training_with_noise_mixes_and_a_missing_noise_manifest_is_named(corpus, tmp_path):

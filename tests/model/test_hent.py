@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import hent_srt.model.augment as augment
-from hent_srt.config import EncoderConfig, LossConfig, ModelConfig, load_config
+from hent_srt.config import EncoderConfig, LossConfig, ModelConfig, SpecAugmentConfig, load_config
 from hent_srt.model.hent import build_model
 from hent_srt.model.scaling import set_batch_count
 from hent_srt.optim import Eden, ScaledAdam
@@ -160,7 +160,7 @@ def test_cr_ctc_views_share_the_time_warp_and_differ_in_masks(monkeypatch):
         return warped_seen[-1]
 
     monkeypatch.setattr(augment, "warp_time", recording_warp)
-    spec = augment.cr_ctc_spec_augment(2.5)
+    spec = augment.cr_ctc_spec_augment(SpecAugmentConfig(), 2.5)
     spec.p = 1.0
     views = augment.make_views(x, lens, spec)
     (warped,) = warped_seen
