@@ -1,5 +1,6 @@
 """End-to-end smoke run of egs/mini on a 24-utterance synthetic corpus: every stage, two steps of training each,
-then the causal twins (``--streaming true``): streaming decoding with latency and the streaming export."""
+then the causal twins (``--streaming true``) up to streaming decoding with latency. Their export is tested on its
+own (tests/test_export.py) and stage 6's call for them with stand-ins (tests/test_recipe_options.py)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
         for task in ("asr", "st"):
             assert re.search(rf"^{fmt} +{task} +6/6$", proc.stdout, re.M), (fmt, task, proc.stdout[-2000:])
 
-    streaming = subprocess.run(cmd[:2] + ["--stage", "3", "--streaming", "true"] + cmd[2:], env=env,
+    streaming = subprocess.run(cmd[:2] + ["--stage", "3", "--stop-stage", "5", "--streaming", "true"] + cmd[2:], env=env,
                                capture_output=True, text=True, timeout=600)
     assert streaming.returncode == 0, streaming.stdout[-3000:] + streaming.stderr[-3000:]
     (summary_path,) = (exp / "hent_srt_streaming/decode").glob("summary-test-*.json")
@@ -61,9 +62,7 @@ def test_mini_recipe_runs_end_to_end(tmp_path):
     assert all(set(row["latency"]) >= {"first_token_delay", "average_lagging"} for row in summary["st"])
     assert (exp / f"hent_srt_streaming/decode/latency-st-test-{tag}-bp2.txt").is_file()
     assert "test first-token delay (s)" in (tmp_path / "RESULTS.md").read_text()
-    assert (exp / "hent_srt_streaming/export/model-streaming.pt").is_file()
-    assert (exp / "hent_srt_streaming/export/sherpa-onnx-streaming/st/encoder.onnx").is_file()
-    assert re.search(r"^torchscript-streaming +st +6/6$", streaming.stdout, re.M), streaming.stdout[-2000:]
+    assert not (exp / "hent_srt_streaming/export").exists()
 
     rerun = subprocess.run(cmd[:2] + ["--stage", "1", "--stop-stage", "2"] + cmd[2:], env=env,
                            capture_output=True, text=True, timeout=300)

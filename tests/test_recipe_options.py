@@ -6,50 +6,10 @@ PATH that only records its arguments, so no stage does real work.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-RECORDER = """#!/usr/bin/env bash
-echo "$(basename "$0") $*" >> "$HENT_SRT_CALLS"
-"""
-
-
-@pytest.fixture
-def recipes(tmp_path) -> Path:
-    """A copy of scripts/ and the recipes under tmp_path, and bin/ with the recording stand-ins."""
-    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
-    for corpus in ("mini", "iwslt22_ta"):
-        shutil.copytree(REPO / "egs" / corpus, tmp_path / "egs" / corpus,
-                        ignore=shutil.ignore_patterns("data", "exp", "RESULTS.md"))
-    (tmp_path / "bin").mkdir()
-    for name in ("hent-srt", "torchrun"):
-        stub = tmp_path / "bin" / name
-        stub.write_text(RECORDER)
-        stub.chmod(0o755)
-    return tmp_path
-
-
-def run(recipes: Path, corpus: str, *args: str) -> tuple[int, str, list[str]]:
-    """(exit status, stderr, the recorded hent-srt calls) of egs/CORPUS/run.sh ARGS."""
-    calls = recipes / "calls.txt"
-    calls.unlink(missing_ok=True)
-    env = dict(os.environ, PATH=f"{recipes / 'bin'}:{os.environ['PATH']}", HENT_SRT_CALLS=str(calls))
-    done = subprocess.run(["bash", str(recipes / "egs" / corpus / "run.sh"), *args], capture_output=True, text=True,
-                          env=env, timeout=120)
-    recorded = calls.read_text().splitlines() if calls.exists() else []
-    return done.returncode, done.stderr, recorded
-
-
-def touch(root: Path, *paths: str) -> None:
-    for path in paths:
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text("x\n")
-
+from recipe_standins import run, touch
 
 MINI = "egs/mini"
 MINI_DATA = f"{MINI}/data/es-en"
@@ -108,6 +68,21 @@ def test_streaming_option_picks_the_models_stage5_decodes(recipes, word, streami
     decode = [c for c in calls if c.startswith("hent-srt decode")]
     assert len(decode) == 1 and f"/{model}/averaged.pt" in decode[0]
     assert (" --streaming" in decode[0]) == streaming and ("--method greedy" in decode[0]) != streaming
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_stage6_exports_the_stage4_models_and_checks_them_on_the_first_test_utterances(recipes, streaming):
+    """The end-to-end run (tests/test_e2e_mini.py) exports the offline models for real; the causal twins' export
+    (tested in tests/test_export.py) is checked here for its arguments."""
+    model = "hent_srt_streaming" if streaming else "hent_srt"
+    touch(recipes, f"{MINI_EXP}/{model}/averaged.pt", f"{MINI_DATA}/fbank/cuts_test.jsonl.gz")
+    code, err, calls = run(recipes, "mini", "--streaming", str(streaming).lower(), "--stage", "6", "--stop-stage", "6",
+                           "--verify-num", "3")
+    assert code == 0, err
+    (export,) = calls
+    assert export.startswith(f"hent-srt export --exp-dir ./exp/es-en/{model} --checkpoint ./exp/es-en/{model}/averaged.pt")
+    assert "--torchscript --onnx --sherpa-onnx" in export and (" --streaming" in export) == streaming
+    assert export.endswith("--verify-cuts ./data/es-en/fbank/cuts_test.jsonl.gz --verify-num 3")
 
 
 @pytest.mark.parametrize(
