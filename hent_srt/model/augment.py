@@ -26,21 +26,25 @@ def build_spec_augment(
     utterance is augmented at all."""
     if time_mask_ratio <= 0:
         raise ValueError(f"loss.time_mask_ratio must be > 0 (published: 2.5), got {time_mask_ratio}")
-    for name in ("time_warp_factor", "num_feature_masks", "num_frame_masks"):
+    for name in ("time_warp_factor", "num_feature_masks"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{field}.{name} must be >= 0 (0: none), got {getattr(cfg, name)}")
     for name in ("features_mask_size", "frames_mask_size"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{field}.{name} must be >= 1, got {getattr(cfg, name)}")
+    num_frame_masks = int(cfg.num_frame_masks * time_mask_ratio)
     fraction = cfg.max_frames_mask_fraction * time_mask_ratio
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"{field}.max_frames_mask_fraction={cfg.max_frames_mask_fraction} times the time-mask "
-                         f"ratio {time_mask_ratio} must be a share of the frames in [0, 1]")
+    if num_frame_masks < 1 or not 0.0 < fraction <= 1.0:
+        # lhotse's SpecAugment divides by the number of time masks: it cannot make none
+        raise ValueError(f"{field}.num_frame_masks={cfg.num_frame_masks} and {field}.max_frames_mask_fraction="
+                         f"{cfg.max_frames_mask_fraction}, times the time-mask ratio {time_mask_ratio}, must give at "
+                         "least one time mask and a share of the frames in (0, 1]; SpecAugment cannot be without time "
+                         "masks: turn it off with data.spec_augment=false (CR-CTC's views need them)")
     return SpecAugment(
         time_warp_factor=cfg.time_warp_factor if time_warp else 0,
         num_feature_masks=cfg.num_feature_masks,
         features_mask_size=cfg.features_mask_size,
-        num_frame_masks=int(cfg.num_frame_masks * time_mask_ratio),
+        num_frame_masks=num_frame_masks,
         frames_mask_size=cfg.frames_mask_size,
         max_frames_mask_fraction=fraction,
         p=p,

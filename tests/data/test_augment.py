@@ -139,13 +139,22 @@ def test_cr_ctc_views_scale_the_time_masks_as_icefall():
 
 
 @pytest.mark.parametrize("change, field", [
-    ({"num_frame_masks": -1}, "data.masking.num_frame_masks"),
+    ({"num_frame_masks": 0}, "data.masking.num_frame_masks=0"),
+    ({"num_feature_masks": -1}, "data.masking.num_feature_masks"),
     ({"frames_mask_size": 0}, "data.masking.frames_mask_size"),
-    ({"max_frames_mask_fraction": 0.5}, "data.masking.max_frames_mask_fraction"),
+    ({"max_frames_mask_fraction": 0.5}, "data.masking.max_frames_mask_fraction=0.5"),
+    ({"max_frames_mask_fraction": 0.0}, "data.masking.max_frames_mask_fraction=0.0"),
 ])
 def test_bad_masking_settings_name_the_field(change, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         cr_ctc_spec_augment(SpecAugmentConfig(**change), 2.5)
+
+
+def test_a_time_mask_ratio_that_leaves_no_time_mask_is_refused():
+    """int(10 * 0.05) = 0 time masks: lhotse's SpecAugment would divide by zero in training."""
+    with pytest.raises(ValueError, match="at least one time mask"):
+        cr_ctc_spec_augment(SpecAugmentConfig(), 0.05)
+    assert cr_ctc_spec_augment(SpecAugmentConfig(), 0.1).num_frame_masks == 1
 
 
 def _config(corpus, use_cr_ctc, **data):
