@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The egs/mini study: NT-Shared, Hier1 and Hier2 (conf/nt_shared.yaml, conf/hier1.yaml, conf/hier2.yaml: their
 # comments give the definitions), each without CR-CTC (as the demo) and with it (the conf/*_cr.yaml twins, stage 3
-# conf/asr_pretrain_cr.yaml: 15 s of audio per view, so the same computation per update), on each language pair,
+# conf/asr_pretrain_cr.yaml: the same 30 s of distinct audio per update, about 1.5x the computation), on each pair,
 # for several training seeds; then STUDY.md with mean ± std over the seeds (hent_srt/study.py reads the decode
 # summaries).
 #
