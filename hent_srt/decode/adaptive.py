@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hent_srt.fileio import write_text_atomic
-from hent_srt.metrics import tokenize_for_error_rate, translation_score
+from hent_srt.metrics import TranslationScore, tokenize_for_error_rate, translation_score
 
 __all__ = [
     "ADAPTIVE",
@@ -157,23 +157,24 @@ def tune(
     reference_total = sum(len(r.split()) for r in refs[0])
     reference_ratio = reference_total / source_total
 
-    def bleu(hyps: Mapping[str, str]) -> float:
-        return translation_score([hyps[u] for u in ids], refs).bleu
+    def score(hyps: Mapping[str, str]) -> TranslationScore:
+        return translation_score([hyps[u] for u in ids], refs)
 
-    by_penalty = {p: bleu(st_hyps[p]) for p in grid}
+    constant_scores = {p: score(st_hyps[p]) for p in grid}
+    by_penalty = {p: s.bleu for p, s in constant_scores.items()}
     best_penalty = max(grid, key=lambda p: by_penalty[p])
     dev_asr = {u: asr_hyps[u] for u in ids}
-    by_scale = {s: bleu(select_hypotheses(st_hyps, choose_penalties(st_hyps, dev_asr, s * reference_ratio,
-                                                                    source_unit, best_penalty)))
+    by_scale = {s: score(select_hypotheses(st_hyps, choose_penalties(st_hyps, dev_asr, s * reference_ratio,
+                                                                     source_unit, best_penalty))).bleu
                 for s in scales}
     best_scale = max(sorted(scales, key=lambda s: (abs(s - 1.0), s)), key=lambda s: by_scale[s])
-    score = translation_score([st_hyps[best_penalty][u] for u in ids], refs)
+    best = constant_scores[best_penalty]
     return AdaptivePenalty(
         grid=grid, ratio=best_scale * reference_ratio, source_unit=source_unit, reference_ratio=reference_ratio,
         dev_best_penalty=best_penalty, dev_bleu_adaptive=by_scale[best_scale],
         dev_bleu_by_penalty={f"{p:g}": v for p, v in by_penalty.items()},
         dev_bleu_by_scale={f"{s:g}": v for s, v in by_scale.items()},
-        num_dev_utterances=len(ids), bleu_signature=score.bleu_signature, num_refs=score.num_refs,
+        num_dev_utterances=len(ids), bleu_signature=best.bleu_signature, num_refs=best.num_refs,
     )
 
 

@@ -46,24 +46,15 @@ def format_section(model_name: str, method: str, summaries: Sequence[dict], comm
     ) + " | comment |"
     rule = "|" + "---|" * (3 + per_set * len(sets))
     rows = []
-    for penalty in penalties:
-        cells = [method, "—" if penalty is None else f"{penalty:g}"]
+    for penalty in _row_penalties(penalties, summaries):
+        cells = [method, _penalty_cell(penalty)]
         for s in summaries:
             cells.append(f"{s['asr']['error_rate']:.2f}" if "asr" in s else "—")
-            st = next((r for r in s.get("st", []) if r["blank_penalty"] == penalty), None)
+            st = _st_row(s, penalty)
             cells += _st_cells(st)
             if latency:
                 lat = (st or {}).get("latency") or {}
                 cells += [_seconds(lat.get("first_token_delay")), _seconds(lat.get("average_lagging"))]
-        rows.append("| " + " | ".join(cells) + f" | {comment} |")
-    if any("st_adaptive" in s for s in summaries):
-        cells = [method, "adaptive"]
-        for s in summaries:
-            st = s.get("st_adaptive")
-            cells.append(f"{s['asr']['error_rate']:.2f}" if "asr" in s else "—")
-            cells += _st_cells(st)
-            if latency:
-                cells += ["—", "—"]
         rows.append("| " + " | ".join(cells) + f" | {comment} |")
     signatures = sorted({r["bleu_signature"] for s in summaries for r in s.get("st", [])})
     lines = [f"## {model_name}", "", header, rule, *rows, ""]
@@ -117,22 +108,30 @@ def _reordering_table(method: str, penalties: Sequence[float | None], summaries:
         for s in with_split for subset, _, metric in REORDERING_COLUMNS
     ) + " |"
     rows = []
-    for penalty in penalties:
-        cells = [method, "—" if penalty is None else f"{penalty:g}"]
+    for penalty in _row_penalties(penalties, with_split):
+        cells = [method, _penalty_cell(penalty)]
         for s in with_split:
-            st = next((r for r in s["st"] if r["blank_penalty"] == penalty), {})
-            split = st.get("reordering", {})
-            cells += _split_cells(split)
-        rows.append("| " + " | ".join(cells) + " |")
-    if any("reordering" in s.get("st_adaptive", {}) for s in with_split):
-        cells = [method, "adaptive"]
-        for s in with_split:
-            split = s.get("st_adaptive", {}).get("reordering", {})
-            cells += _split_cells(split)
+            cells += _split_cells((_st_row(s, penalty) or {}).get("reordering", {}))
         rows.append("| " + " | ".join(cells) + " |")
     rule = "|" + "---|" * (2 + len(REORDERING_COLUMNS) * len(with_split))
     return ["Split by reordering (crossing alignment links of each test sentence; segment counts in brackets):", "",
             header, rule, *rows, ""]
+
+
+def _row_penalties(penalties: Sequence[float | None], summaries: Sequence[dict]) -> list[float | str | None]:
+    """The rows of a table: the constant penalties, then ``"adaptive"`` when a summary has ``st_adaptive``."""
+    return [*penalties, *(["adaptive"] if any("st_adaptive" in s for s in summaries) else [])]
+
+
+def _st_row(summary: dict, penalty: float | str | None) -> dict | None:
+    """The ST row of ``summary`` at ``penalty`` (``"adaptive"``: its ``st_adaptive`` entry); None without one."""
+    if penalty == "adaptive":
+        return summary.get("st_adaptive")
+    return next((r for r in summary.get("st", []) if r["blank_penalty"] == penalty), None)
+
+
+def _penalty_cell(penalty: float | str | None) -> str:
+    return "—" if penalty is None else penalty if isinstance(penalty, str) else f"{penalty:g}"
 
 
 def _st_cells(st: dict | None) -> list[str]:
