@@ -1,19 +1,26 @@
 """Adaptive ST blank penalty: choose the penalty per utterance from an estimate of its translation's length.
 
 The ST head is searched at every penalty p of a grid G (one encoder pass, as the sweep does). Utterance u's
-target length is estimated from its ASR hypothesis x̂_u, and the penalty whose translation ŷ_u(p) comes closest
-to the estimate is chosen:
+target length is estimated from a text s_u whose length follows the translation's, and the penalty whose
+translation ŷ_u(p) comes closest to the estimate is chosen:
 
-    L̂_u = r · |x̂_u|                                 (|x̂_u|: ASR hypothesis length in the scoring unit, words or
-                                                      characters; |ŷ|: words of the normalised translation)
+    L̂_u = r · |s_u|
     p_u = argmin_{p ∈ G} | |ŷ_u(p)| − L̂_u |          (ties → the penalty closest to p*, then the smaller)
 
-where p* is the dev-best constant penalty. Neighbouring penalties often give translations of the same length
-(or the same translation), so ties are common: they go to p*, and the choice departs from the best constant
-penalty only where the lengths tell it to.
+where |ŷ| counts the words of the normalised translation and p* is the dev-best constant penalty. Two estimators
+give s_u (``estimator``):
+
+- ``asr_length``: the normalised ASR hypothesis x̂_u, |x̂_u| in the scoring unit of the ASR (words, or
+  characters for Mandarin): the source length times the language pair's length ratio;
+- ``st_ctc``: the ST head's own CTC output (best path, :mod:`hent_srt.search.ctc`), normalised as the
+  translations are, |·| in words: a second, alignment-free guess at the translation whose length the
+  transducer's blank penalty is then steered to.
+
+Neighbouring penalties often give translations of the same length (or the same translation), so ties are common:
+they go to p*, and the choice departs from the best constant penalty only where the lengths tell it to.
 
 The ratio r is tuned on a dev set only (:func:`tune`): start from the dev length ratio of the references to the
-ASR hypotheses, r_ref = Σ_u |y_u| / Σ_u |x̂_u|, and take r = s* · r_ref with
+estimator's texts, r_ref = Σ_u |y_u| / Σ_u |s_u|, and take r = s* · r_ref with
 
     p* = argmax_{p ∈ G} BLEU_dev(p)                           (ties → the smaller p)
     s* = argmax_{s ∈ S} BLEU_dev(p_u chosen with s · r_ref)   (ties → the s closest to 1, then the smaller s)
@@ -36,8 +43,11 @@ from hent_srt.metrics import TranslationScore, tokenize_for_error_rate, translat
 
 __all__ = [
     "ADAPTIVE",
+    "ASR_LENGTH",
     "DEFAULT_GRID",
     "DEFAULT_SCALES",
+    "ESTIMATORS",
+    "ST_CTC",
     "AdaptivePenalty",
     "choose_penalties",
     "params_file_name",
@@ -52,7 +62,9 @@ __all__ = [
 ADAPTIVE = "adaptive"
 DEFAULT_GRID: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 DEFAULT_SCALES: tuple[float, ...] = tuple(round(0.8 + 0.05 * k, 2) for k in range(9))
-ESTIMATOR = "asr_length"
+ASR_LENGTH = "asr_length"
+ST_CTC = "st_ctc"
+ESTIMATORS = (ASR_LENGTH, ST_CTC)
 FORMAT_VERSION = 1
 
 
@@ -60,7 +72,8 @@ FORMAT_VERSION = 1
 class AdaptivePenalty:
     """Tuned parameters of the adaptive penalty (module docstring) and the dev measurements behind them.
 
-    ``grid``: the penalties G; ``ratio``: r; ``source_unit``: the unit of |x̂| ("word" or "char");
+    ``grid``: the penalties G; ``ratio``: r; ``source_unit``: the unit of |s| ("word" or "char"; always "word"
+    for ``st_ctc``); ``estimator``: where s comes from (``asr_length`` or ``st_ctc``);
     ``reference_ratio``: r_ref; ``dev_bleu_by_scale`` / ``dev_bleu_by_penalty``: dev BLEU of each scale s and each
     constant penalty; ``dev_best_penalty``: p*; ``dev_bleu_adaptive``: dev BLEU at r."""
 
@@ -79,7 +92,7 @@ class AdaptivePenalty:
     setting_tag: str = ""
     src_normalizer: str = "none"
     tgt_normalizer: str = "none"
-    estimator: str = ESTIMATOR
+    estimator: str = ASR_LENGTH
 
     def as_dict(self) -> dict:
         return {"format_version": FORMAT_VERSION, **asdict(self), "grid": list(self.grid)}
@@ -97,28 +110,29 @@ def _check_grid(grid: Sequence[float]) -> tuple[float, ...]:
     return values
 
 
-def target_estimate(asr_hyp: str, ratio: float, source_unit: str) -> float:
-    """L̂ = r · |x̂|: the estimated translation length (words) of an utterance with normalised ASR hypothesis x̂."""
-    return ratio * len(tokenize_for_error_rate(asr_hyp, source_unit))
+def target_estimate(length_text: str, ratio: float, source_unit: str) -> float:
+    """L̂ = r · |s|: the estimated translation length (words) of an utterance whose estimator text is s (its
+    normalised ASR hypothesis, or its normalised ST CTC hypothesis), counted in ``source_unit``."""
+    return ratio * len(tokenize_for_error_rate(length_text, source_unit))
 
 
 def choose_penalties(
     st_hyps: Mapping[float, Mapping[str, str]],
-    asr_hyps: Mapping[str, str],
+    length_texts: Mapping[str, str],
     ratio: float,
     source_unit: str,
     anchor: float | None = None,
 ) -> dict[str, float]:
-    """p_u for every utterance of ``asr_hyps`` (module docstring): ``st_hyps[p][u]`` is the normalised translation
-    of u at penalty p, ``asr_hyps[u]`` its normalised ASR hypothesis; equal distances go to the penalty closest to
-    ``anchor`` (p*), then to the smaller one (without an anchor: the smaller one)."""
+    """p_u for every utterance of ``length_texts`` (module docstring): ``st_hyps[p][u]`` is the normalised
+    translation of u at penalty p, ``length_texts[u]`` its estimator text s_u; equal distances go to the penalty
+    closest to ``anchor`` (p*), then to the smaller one (without an anchor: the smaller one)."""
     grid = _check_grid(list(st_hyps))
-    missing = [u for u in asr_hyps if any(u not in st_hyps[p] for p in grid)]
+    missing = [u for u in length_texts if any(u not in st_hyps[p] for p in grid)]
     if missing:
         raise ValueError(f"utterances {missing[:3]} lack a translation at some penalty of the grid {list(grid)}")
     out = {}
-    for utt, asr in asr_hyps.items():
-        target = target_estimate(asr, ratio, source_unit)
+    for utt, text in length_texts.items():
+        target = target_estimate(text, ratio, source_unit)
         out[utt] = min(grid, key=lambda p: (abs(len(st_hyps[p][utt].split()) - target),
                                             0.0 if anchor is None else abs(p - anchor), p))
     return out
@@ -139,21 +153,25 @@ def penalty_histogram(choice: Mapping[str, float], grid: Sequence[float]) -> dic
 
 def tune(
     st_hyps: Mapping[float, Mapping[str, str]],
-    asr_hyps: Mapping[str, str],
+    length_texts: Mapping[str, str],
     refs: Sequence[Sequence[str]],
     ids: Sequence[str],
     source_unit: str,
     scales: Sequence[float] = DEFAULT_SCALES,
+    estimator: str = ASR_LENGTH,
 ) -> AdaptivePenalty:
-    """Tune r on a dev set (module docstring). ``refs[k][i]`` is reference k of utterance ``ids[i]``; texts are
-    normalised as they are scored. Only the tuned fields are filled; the caller adds where they come from."""
+    """Tune r on a dev set (module docstring). ``length_texts[u]``: u's estimator text s_u (of ``estimator``);
+    ``refs[k][i]`` is reference k of utterance ``ids[i]``; texts are normalised as they are scored. Only the tuned
+    fields are filled; the caller adds where they come from."""
     grid = _check_grid(list(st_hyps))
     if not ids or not scales:
         raise ValueError("tuning the adaptive penalty needs dev utterances and at least one scale")
-    source_total = sum(len(tokenize_for_error_rate(asr_hyps[u], source_unit)) for u in ids)
+    _check_estimator(estimator, source_unit)
+    source_total = sum(len(tokenize_for_error_rate(length_texts[u], source_unit)) for u in ids)
     if source_total == 0:
-        raise ValueError("the ASR hypotheses of the dev set are all empty, so they estimate no target length; "
-                         "check the model and the dev manifest")
+        what = "ASR hypotheses" if estimator == ASR_LENGTH else "ST CTC hypotheses"
+        raise ValueError(f"the {what} of the dev set are all empty, so they estimate no target length; check the "
+                         "model and the dev manifest")
     reference_total = sum(len(r.split()) for r in refs[0])
     reference_ratio = reference_total / source_total
 
@@ -163,8 +181,8 @@ def tune(
     constant_scores = {p: score(st_hyps[p]) for p in grid}
     by_penalty = {p: s.bleu for p, s in constant_scores.items()}
     best_penalty = max(grid, key=lambda p: by_penalty[p])
-    dev_asr = {u: asr_hyps[u] for u in ids}
-    by_scale = {s: score(select_hypotheses(st_hyps, choose_penalties(st_hyps, dev_asr, s * reference_ratio,
+    dev_texts = {u: length_texts[u] for u in ids}
+    by_scale = {s: score(select_hypotheses(st_hyps, choose_penalties(st_hyps, dev_texts, s * reference_ratio,
                                                                      source_unit, best_penalty))).bleu
                 for s in scales}
     best_scale = max(sorted(scales, key=lambda s: (abs(s - 1.0), s)), key=lambda s: by_scale[s])
@@ -175,7 +193,15 @@ def tune(
         dev_bleu_by_penalty={f"{p:g}": v for p, v in by_penalty.items()},
         dev_bleu_by_scale={f"{s:g}": v for s, v in by_scale.items()},
         num_dev_utterances=len(ids), bleu_signature=best.bleu_signature, num_refs=best.num_refs,
+        estimator=estimator,
     )
+
+
+def _check_estimator(estimator: str, source_unit: str) -> None:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"the adaptive penalty's estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if estimator == ST_CTC and source_unit != "word":
+        raise ValueError(f"the {ST_CTC} estimator counts target words, so its unit is 'word', got {source_unit!r}")
 
 
 def write_params(path: Path, params: AdaptivePenalty) -> None:
@@ -199,8 +225,9 @@ def read_params(path: Path, how_to_make: str) -> AdaptivePenalty:
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise ValueError(f"{path} is not a tuned adaptive-penalty file ({type(err).__name__}: {err}); tune it "
                          f"again with {how_to_make}") from None
-    if params.estimator != ESTIMATOR or params.source_unit not in ("word", "char") or not params.ratio > 0:
+    valid_unit = params.source_unit == "word" or (params.source_unit == "char" and params.estimator == ASR_LENGTH)
+    if params.estimator not in ESTIMATORS or not valid_unit or not params.ratio > 0:
         raise ValueError(f"{path} holds estimator {params.estimator!r}, unit {params.source_unit!r}, ratio "
-                         f"{params.ratio}: expected {ESTIMATOR!r}, word or char and a positive ratio; tune it again "
-                         f"with {how_to_make}")
+                         f"{params.ratio}: expected one of {ESTIMATORS}, word (or char for {ASR_LENGTH}) and a "
+                         f"positive ratio; tune it again with {how_to_make}")
     return params

@@ -21,9 +21,11 @@ set and the setting's tag ``TAG`` (method, beam or symbols per frame, weights, c
 
 ``--blank-penalty adaptive`` chooses the ST penalty per utterance (:mod:`hent_srt.decode.adaptive`): the grid of
 penalties is decoded as a sweep, and each utterance takes the penalty whose translation length is closest to
-r times its ASR hypothesis length (ties: the penalty closest to the dev-best constant one). r is tuned on a dev
-set only: ``--tune-adaptive-on CUTS_DEV`` decodes the dev set at the grid (``--adaptive-grid``, default
-0,0.5,...,3; its files are written as a sweep's), tunes r and writes it, with the dev-best constant penalty, to
+r times the length of its ASR hypothesis (``--adaptive-estimator asr_length``) or of the ST head's best-path CTC
+output (``st_ctc``, from the same encoder pass; written to ``hyps-st-ctc-<set>-TAG.txt``); ties go to the
+penalty closest to the dev-best constant one. r is tuned on a dev set only: ``--tune-adaptive-on CUTS_DEV``
+decodes the dev set at the grid (``--adaptive-grid``, default 0,0.5,...,3; its files are written as a sweep's),
+tunes r and writes it, with the estimator and the dev-best constant penalty, to
 ``EXP_DIR/adaptive-blank-penalty-TAG.json`` (or ``--adaptive-params FILE``), then decodes the test sets; without
 it the file is read. Each test set then also gets ``hyps-st-<set>-TAG-bpadaptive.txt``,
 ``bleu-st-<set>-TAG-bpadaptive.txt``, ``penalties-st-<set>-TAG-adaptive.txt`` (the penalty each utterance chose,
@@ -69,7 +71,10 @@ from hent_srt.data.text import NORMALIZERS, get_normalizer
 from hent_srt.data.tokenizer import Tokenizer
 from hent_srt.decode.adaptive import (
     ADAPTIVE,
+    ASR_LENGTH,
     DEFAULT_GRID,
+    ESTIMATORS,
+    ST_CTC,
     AdaptivePenalty,
     choose_penalties,
     params_file_name,
@@ -106,10 +111,11 @@ class Hypotheses:
     """Decoded text of one test set: ``asr[cut_id]`` and ``st[penalty][cut_id]``; audio and compute seconds.
 
     Streaming decoding also fills ``st_delays[penalty][cut_id]`` (emission time of each ST token, seconds) and
-    ``source_seconds[cut_id]``."""
+    ``source_seconds[cut_id]``; ``st_ctc[cut_id]`` is the ST head's best-path CTC text when it was asked for."""
 
     asr: dict[str, str] = field(default_factory=dict)
     st: dict[float, dict[str, str]] = field(default_factory=dict)
+    st_ctc: dict[str, str] = field(default_factory=dict)
     audio_seconds: float = 0.0
     compute_seconds: float = 0.0
     st_delays: dict[float, dict[str, list[float]]] = field(default_factory=dict)
@@ -129,8 +135,10 @@ def decode_cuts(
     max_sym_per_frame: int = 1,
     max_duration: float = 100.0,
     on_the_fly: bool = False,
+    st_ctc: bool = False,
 ) -> Hypotheses:
-    """Decode ``cuts`` with every task head of ``model`` (in eval mode); see the module docstring."""
+    """Decode ``cuts`` with every task head of ``model`` (in eval mode); see the module docstring. ``st_ctc``: also
+    the best-path output of the ST head's CTC layer, from the same encoder pass (ValueError without one)."""
     if method not in SEARCH_METHODS:
         raise ValueError(f"method must be one of {SEARCH_METHODS}, got {method!r}")
     runtime = ModelRuntime(model)
@@ -146,7 +154,12 @@ def decode_cuts(
     for batch in loader:
         batch = batch.to(device)
         out.audio_seconds += float(batch.feature_lens.sum()) / 100.0
-        hyps = search_heads(runtime, batch.features, batch.feature_lens, penalties, method, beam, max_sym_per_frame)
+        encoded = None
+        if st_ctc:
+            encoded, ctc = runtime.encode_with_ctc(batch.features, batch.feature_lens, ("st",))
+            out.st_ctc.update(zip(batch.cut_ids, tgt_tok.decode(ctc["st"])))
+        hyps = search_heads(runtime, batch.features, batch.feature_lens, penalties, method, beam, max_sym_per_frame,
+                            encoded)
         if "asr" in hyps:
             out.asr.update(zip(batch.cut_ids, src_tok.decode(hyps["asr"][blank_penalty_asr])))
         for penalty, ids in hyps.get("st", {}).items():
@@ -297,11 +310,13 @@ def score_and_write(
         st_rows.append(row)
     if st_rows:
         summary["st"] = st_rows
+    if hyps.st_ctc:
+        _write_text(out_dir / f"hyps-st-ctc-{key}.txt", {i: tgt_norm(t) for i, t in hyps.st_ctc.items()})
     if adaptive is not None:
         if not hyps.asr or not st_rows:
             raise ValueError("--blank-penalty adaptive needs a model with both an ASR and an ST head")
-        asr_text = {i: src_norm(hyps.asr[i]) for i in ids}
-        summary["st_adaptive"] = _score_adaptive(adaptive, normalized_st, asr_text, streams, crossings, st_rows,
+        texts = length_texts(hyps, ids, adaptive.estimator, src_norm, tgt_norm)
+        summary["st_adaptive"] = _score_adaptive(adaptive, normalized_st, texts, streams, crossings, st_rows,
                                                  out_dir, key)
     write_text_atomic(out_dir / f"summary-{key}.json", json.dumps(summary, indent=2, ensure_ascii=False))
     if len(st_rows) > 1:
@@ -309,6 +324,18 @@ def score_and_write(
                     [r["bleu"] for r in st_rows], [r["length_ratio"] for r in st_rows],
                     f"ST blank penalty sweep ({set_name})")
     return summary
+
+
+def length_texts(hyps: Hypotheses, ids: list[str], estimator: str, src_norm: Callable[[str], str],
+                 tgt_norm: Callable[[str], str]) -> dict[str, str]:
+    """The adaptive penalty's estimator text s_u of each of ``ids`` (:mod:`hent_srt.decode.adaptive`): the
+    normalised ASR hypothesis (``asr_length``) or the normalised ST CTC hypothesis (``st_ctc``)."""
+    if estimator == ST_CTC:
+        missing = [i for i in ids if i not in hyps.st_ctc]
+        if missing:
+            raise ValueError(f"the {ST_CTC} estimator needs the ST CTC hypotheses, missing for {missing[:3]}")
+        return {i: tgt_norm(hyps.st_ctc[i]) for i in ids}
+    return {i: src_norm(hyps.asr[i]) for i in ids}
 
 
 def reference_streams(by_id: dict[str, Cut], ids: list[str], normalizer: Callable[[str], str]) -> list[list[str]]:
@@ -329,7 +356,7 @@ def _score_fields(score: TranslationScore) -> dict:
 def _score_adaptive(
     params: AdaptivePenalty,
     st_hyps: dict[float, dict[str, str]],
-    asr_hyps: dict[str, str],
+    texts: dict[str, str],
     streams: list[list[str]],
     crossings: list[int | None],
     st_rows: list[dict],
@@ -337,25 +364,27 @@ def _score_adaptive(
     key: str,
 ) -> dict:
     """Choose each utterance's penalty with ``params``, score the chosen translations and write their files; the
-    ``st_adaptive`` summary entry (scores, chosen penalties, the dev-best constant penalty's row)."""
+    ``st_adaptive`` summary entry (scores, chosen penalties, the dev-best constant penalty's row); ``texts``: the
+    estimator text of each utterance (:func:`length_texts`)."""
     missing = [p for p in params.grid if p not in st_hyps]
     if missing:
         raise ValueError(f"the adaptive grid's penalties {missing} were not decoded")
-    ids = sorted(asr_hyps)
+    ids = sorted(texts)
     grid_hyps = {p: st_hyps[p] for p in params.grid}
-    choice = choose_penalties(grid_hyps, asr_hyps, params.ratio, params.source_unit, params.dev_best_penalty)
+    choice = choose_penalties(grid_hyps, texts, params.ratio, params.source_unit, params.dev_best_penalty)
     chosen = select_hypotheses(grid_hyps, choice)
     score = translation_score([chosen[i] for i in ids], streams)
     tag = f"{key}-bpadaptive"
     _write_text(out_dir / f"hyps-st-{tag}.txt", chosen)
     write_text_atomic(out_dir / f"bleu-st-{tag}.txt", score.summary() + "\n" + score.bleu_detail + "\n")
     _write_text(out_dir / f"penalties-st-{key}-adaptive.txt", {
-        i: f"penalty={choice[i]:g} target_estimate={target_estimate(asr_hyps[i], params.ratio, params.source_unit):.1f} "
+        i: f"penalty={choice[i]:g} target_estimate={target_estimate(texts[i], params.ratio, params.source_unit):.1f} "
            f"length={len(chosen[i].split())}"
         for i in ids
     })
     constant = next(r for r in st_rows if r["blank_penalty"] == params.dev_best_penalty)
-    row = {"blank_penalty": ADAPTIVE, **_score_fields(score), "ratio": params.ratio, "source_unit": params.source_unit,
+    row = {"blank_penalty": ADAPTIVE, **_score_fields(score), "estimator": params.estimator, "ratio": params.ratio,
+           "source_unit": params.source_unit,
            "mean_penalty": sum(choice.values()) / len(choice), "histogram": penalty_histogram(choice, params.grid),
            "dev_set": params.dev_set, "dev_best_penalty": params.dev_best_penalty,
            "dev_best_constant": {k: constant[k] for k in ("blank_penalty", "bleu", "chrf", "length_ratio")}}
@@ -587,6 +616,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adaptive-grid", type=parse_penalties, default=None,
                         help="penalties the adaptive choice picks from, when tuning (default "
                              f"{','.join(f'{p:g}' for p in DEFAULT_GRID)}); decoding reads them from the tuned file")
+    parser.add_argument("--adaptive-estimator", choices=ESTIMATORS, default=None,
+                        help="when tuning: estimate each translation's length from the ASR hypothesis (asr_length, "
+                             "the default) or from the ST head's CTC output (st_ctc); decoding reads it from the "
+                             "tuned file")
     parser.add_argument("--adaptive-params", type=Path, default=None, metavar="FILE",
                         help="tuned adaptive-penalty parameters (default: EXP_DIR/adaptive-blank-penalty-TAG.json)")
     parser.add_argument("--src-normalizer", default="none", choices=sorted(NORMALIZERS))
@@ -635,9 +668,12 @@ def check_test_set(path: Path, cuts: CutSet, exp: Experiment, on_the_fly: bool) 
 
 
 def decode_experiment(exp: Experiment, cuts: CutSet, options: SearchOptions, max_duration: float,
-            on_the_fly: bool) -> Hypotheses:
-    """Decode ``cuts`` offline or (``options.streaming``) as streams."""
+                      on_the_fly: bool, st_ctc: bool = False) -> Hypotheses:
+    """Decode ``cuts`` offline or (``options.streaming``) as streams; ``st_ctc``: with the ST CTC hypotheses
+    (offline only)."""
     if options.streaming:
+        if st_ctc:
+            raise ValueError(f"--adaptive-estimator {ST_CTC} decodes offline; use {ASR_LENGTH} with --streaming")
         return decode_cuts_streaming(
             exp.model, cuts, exp.src_tok, exp.tgt_tok, options.chunk_size, options.left_context, options.chunk_size,
             options.left_context, options.blank_penalty_asr, options.blank_penalties_st, options.max_sym_per_frame,
@@ -652,6 +688,7 @@ def decode_experiment(exp: Experiment, cuts: CutSet, options: SearchOptions, max
         max_sym_per_frame=options.max_sym_per_frame,
         max_duration=max_duration,
         on_the_fly=on_the_fly,
+        st_ctc=st_ctc,
     )
 
 
@@ -667,8 +704,9 @@ def tune_adaptive(exp: Experiment, dev_path: Path, options: SearchOptions, setti
     """Decode the dev manifest ``dev_path`` at ``options.blank_penalties_st`` (the grid), write its files to
     ``out_dir`` as a sweep over the grid would, and tune the adaptive penalty on it
     (:func:`hent_srt.decode.adaptive.tune`)."""
+    estimator = args.adaptive_estimator or ASR_LENGTH
     cuts = _read_test_set(dev_path)
-    hyps = decode_experiment(exp, cuts, options, args.max_duration, args.on_the_fly_features)
+    hyps = decode_experiment(exp, cuts, options, args.max_duration, args.on_the_fly_features, estimator == ST_CTC)
     if not hyps.asr or not any(hyps.st.values()):
         raise ValueError("--blank-penalty adaptive needs a model with both an ASR and an ST head")
     score_and_write(hyps, cuts, set_name_of(dev_path), out_dir, args.src_normalizer, args.tgt_normalizer, args.unit,
@@ -677,7 +715,9 @@ def tune_adaptive(exp: Experiment, dev_path: Path, options: SearchOptions, setti
     ids = sorted(hyps.asr)
     refs = reference_streams({c.id: c for c in cuts}, ids, tgt_norm)
     st = {p: {i: tgt_norm(h[i]) for i in ids} for p, h in hyps.st.items()}
-    params = tune(st, {i: src_norm(hyps.asr[i]) for i in ids}, refs, ids, args.unit)
+    unit = "word" if estimator == ST_CTC else args.unit
+    params = tune(st, length_texts(hyps, ids, estimator, src_norm, tgt_norm), refs, ids, unit,
+                  estimator=estimator)
     return replace(params, dev_set=str(dev_path), setting_tag=setting.tag(), src_normalizer=args.src_normalizer,
                    tgt_normalizer=args.tgt_normalizer)
 
@@ -695,13 +735,16 @@ def adaptive_params(exp: Experiment, args: argparse.Namespace, options: SearchOp
                  params.reference_ratio, params.dev_bleu_adaptive, params.dev_best_penalty,
                  params.dev_bleu_by_penalty[f"{params.dev_best_penalty:g}"], path)
         return params
-    if args.adaptive_grid is not None:
-        raise ValueError("--adaptive-grid is used when tuning (--tune-adaptive-on CUTS_DEV); decoding takes the "
-                         "grid the parameters were tuned with")
+    for name, value in (("--adaptive-grid", args.adaptive_grid), ("--adaptive-estimator", args.adaptive_estimator)):
+        if value is not None:
+            raise ValueError(f"{name} is used when tuning (--tune-adaptive-on CUTS_DEV); decoding takes the one the "
+                             "parameters were tuned with")
     params = read_params(path, _adaptive_command(args))
-    for name, tuned, given in (("--unit", params.source_unit, args.unit),
-                               ("--src-normalizer", params.src_normalizer, args.src_normalizer),
-                               ("--tgt-normalizer", params.tgt_normalizer, args.tgt_normalizer)):
+    checks = [("--src-normalizer", params.src_normalizer, args.src_normalizer),
+              ("--tgt-normalizer", params.tgt_normalizer, args.tgt_normalizer)]
+    if params.estimator == ASR_LENGTH:  # the ASR hypothesis is counted in the scoring unit
+        checks.insert(0, ("--unit", params.source_unit, args.unit))
+    for name, tuned, given in checks:
         if tuned != given:
             raise ValueError(f"{path} was tuned with {name} {tuned}, this decode has {name} {given}: pass "
                              f"{name} {tuned}, or tune again with {_adaptive_command(args)}")
@@ -718,8 +761,10 @@ def main(args: argparse.Namespace) -> int:
         if args.results_file is not None:
             require_output_file(args.results_file, "--results-file")
         is_adaptive = args.blank_penalty == ADAPTIVE
-        if not is_adaptive and (args.tune_adaptive_on or args.adaptive_grid or args.adaptive_params):
-            raise ValueError("--tune-adaptive-on, --adaptive-grid and --adaptive-params need --blank-penalty adaptive")
+        if not is_adaptive and (args.tune_adaptive_on or args.adaptive_grid or args.adaptive_params
+                                or args.adaptive_estimator):
+            raise ValueError("--tune-adaptive-on, --adaptive-grid, --adaptive-estimator and --adaptive-params need "
+                             "--blank-penalty adaptive")
         test_sets = [(path, set_name_of(path), _read_test_set(path)) for path in args.cuts]
         exp = load_experiment(args, device)
         for path, _, cuts in test_sets:
@@ -750,7 +795,8 @@ def _decode_test_sets(args: argparse.Namespace, exp: Experiment, options: Search
     summaries = []
     for set_name, cuts in test_sets:
         try:
-            hyps = decode_experiment(exp, cuts, options, args.max_duration, args.on_the_fly_features)
+            hyps = decode_experiment(exp, cuts, options, args.max_duration, args.on_the_fly_features,
+                                     adaptive is not None and adaptive.estimator == ST_CTC)
         except ValueError as err:
             print(f"hent-srt decode: {set_name}: {err}", file=sys.stderr)
             return 2
@@ -771,10 +817,10 @@ def _decode_test_sets(args: argparse.Namespace, exp: Experiment, options: Search
         if "st_adaptive" in summary:
             row = summary["st_adaptive"]
             best = row["dev_best_constant"]
-            print(f"{set_name} ST bp=adaptive (ratio {row['ratio']:.3f}, mean penalty {row['mean_penalty']:.2f}, "
-                  f"chosen {row['histogram']}) BLEU {row['bleu']:.2f} ({row['bleu_signature']}) chrF++ "
-                  f"{row['chrf']:.2f} length ratio {row['length_ratio']:.3f}; dev-best constant bp="
-                  f"{best['blank_penalty']:g}: BLEU {best['bleu']:.2f}")
+            print(f"{set_name} ST bp=adaptive ({row['estimator']}, ratio {row['ratio']:.3f}, mean penalty "
+                  f"{row['mean_penalty']:.2f}, chosen {row['histogram']}) BLEU {row['bleu']:.2f} "
+                  f"({row['bleu_signature']}) chrF++ {row['chrf']:.2f} length ratio {row['length_ratio']:.3f}; "
+                  f"dev-best constant bp={best['blank_penalty']:g}: BLEU {best['bleu']:.2f}")
         print(f"{set_name} real-time factor {summary['rtf']:.3f} over {summary['audio_seconds']:.1f} s of audio")
         print(f"{set_name} files: {out_dir}/*-{set_name}-{setting.tag()}*")
         summaries.append(summary)

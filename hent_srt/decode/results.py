@@ -9,8 +9,8 @@ Summaries whose ST rows carry ``reordering`` (corpora that record each segment's
 (0 crossings), the reordered ones (>= 1) and the strongly reordered ones (>= 10), with the segment counts.
 
 Summaries with an adaptive ST blank penalty (``st_adaptive``, :mod:`hent_srt.decode.adaptive`) get an
-``adaptive`` row below the constant penalties in both tables, and a note per test set with the tuned ratio, the
-dev set it was tuned on, the chosen penalties' mean and histogram, and the dev-best constant penalty's BLEU on
+``adaptive`` row below the constant penalties in both tables, and a note per test set with the estimator and
+tuned ratio, the dev set it was tuned on, the chosen penalties' mean and histogram, and the dev-best constant penalty's BLEU on
 the same test set beside the adaptive one.
 
 Sections are keyed by their heading, which names the model and the setting (:func:`section_heading`): writing a
@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from hent_srt.decode.adaptive import ST_CTC
 from hent_srt.fileio import write_text_atomic
 
 
@@ -83,9 +84,10 @@ def _adaptive_notes(summaries: Sequence[dict]) -> list[str]:
         best = st["dev_best_constant"]
         chosen = ", ".join(f"{p}: {n}" for p, n in st["histogram"].items())
         unit = "characters" if st["source_unit"] == "char" else "words"
+        source = "ST CTC hypothesis" if st.get("estimator") == ST_CTC else "ASR hypothesis"
         lines.append(
             f"Adaptive ST blank penalty on {s['set']}: each utterance takes the grid penalty whose translation length is "
-            f"closest to {st['ratio']:.3f} × its ASR hypothesis length in {unit}, ties to the penalty closest to "
+            f"closest to {st['ratio']:.3f} × its {source} length in {unit}, ties to the penalty closest to "
             f"{best['blank_penalty']:g} (ratio and penalty tuned on {st['dev_set']}); chosen penalties: mean "
             f"{st['mean_penalty']:.2f}, histogram {{{chosen}}}. The dev-best constant penalty "
             f"{best['blank_penalty']:g} scores BLEU {best['bleu']:.2f} on {s['set']}, adaptive {st['bleu']:.2f} "

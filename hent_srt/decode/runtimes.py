@@ -32,8 +32,9 @@ import torch
 from torch import Tensor
 
 from hent_srt.decode.streaming import MIN_FEATURE_FRAMES, Chunking
-from hent_srt.model.hent import HentSrt
+from hent_srt.model.hent import BLANK_ID, HentSrt
 from hent_srt.search.beam import modified_beam_search
+from hent_srt.search.ctc import ctc_greedy_search
 from hent_srt.search.greedy import greedy_search
 from hent_srt.search.step import TransducerStep, check_penalty
 
@@ -110,8 +111,24 @@ class ModelRuntime:
 
     @torch.no_grad()
     def encode(self, features: Tensor, feature_lens: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        return self.encode_with_ctc(features, feature_lens, ())[0]
+
+    @torch.no_grad()
+    def encode_with_ctc(
+        self, features: Tensor, feature_lens: Tensor, ctc_tasks: Sequence[str]
+    ) -> tuple[dict[str, tuple[Tensor, Tensor]], dict[str, list[list[int]]]]:
+        """:meth:`encode` and, from the same encoder pass, the best-path hypotheses of the CTC heads of
+        ``ctc_tasks`` (:func:`hent_srt.search.ctc.ctc_greedy_search`): ({task: (enc, lens)}, {task: B id lists}).
+        Raises ValueError for a task without a CTC head (a model trained with ``model.use_ctc: false``)."""
+        for task in ctc_tasks:
+            if task not in self.tasks or self.model.heads[task].ctc_output is None:
+                raise ValueError(f"the {task} head of this model has no CTC output (it needs a task {task!r} and "
+                                 "model.use_ctc: true in training)")
         encoded = self.model.encode(features, feature_lens)
-        return {t: (self.model.heads[t].project_encoder(encoded[t].out), encoded[t].lens) for t in self.tasks}
+        projected = {t: (self.model.heads[t].project_encoder(encoded[t].out), encoded[t].lens) for t in self.tasks}
+        ctc = {t: ctc_greedy_search(self.model.heads[t].ctc_output(encoded[t].out), encoded[t].lens, BLANK_ID)
+               for t in ctc_tasks}
+        return projected, ctc
 
     def step(self, task: str) -> TransducerStep:
         return self.model.heads[task]
@@ -257,16 +274,19 @@ def search_heads(
     method: str = "greedy",
     beam: int = 4,
     max_sym_per_frame: int = 1,
+    encoded: Mapping[str, tuple[Tensor, Tensor]] | None = None,
 ) -> dict[str, dict[float, list[list[int]]]]:
     """One encoder pass, then :func:`search` for every task of ``penalties`` and each of its blank penalties:
-    {task: {penalty: B token-id lists}}."""
+    {task: {penalty: B token-id lists}}. ``encoded``: the output of ``runtime.encode`` for these features, when
+    the caller has it already (the pass is then not repeated)."""
     unknown = set(penalties) - set(runtime.tasks)
     if unknown:
         raise ValueError(f"blank penalties name tasks {sorted(unknown)}; this model has tasks {list(runtime.tasks)}")
     for task, values in penalties.items():
         for value in values:
             check_penalty(value, f"blank penalty of {task}")
-    encoded = runtime.encode(features, feature_lens)
+    if encoded is None:
+        encoded = runtime.encode(features, feature_lens)
     return {task: {p: search(runtime.step(task), *encoded[task], method, beam, p, max_sym_per_frame) for p in values}
             for task, values in penalties.items()}
 

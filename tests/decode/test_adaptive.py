@@ -1,13 +1,17 @@
 """The adaptive ST blank penalty: the per-utterance choice on a toy transducer whose right penalty per utterance
 is known by construction, the tuning of the ratio on a hand-built dev set with a known answer, the parameter
-file, and ``hent-srt decode --blank-penalty adaptive`` (tune on dev, decode test, and the named errors)."""
+file, ``hent-srt decode --blank-penalty adaptive`` (tune on dev, decode test, and the named errors), and the ST CTC
+estimator (its best path written out independently)."""
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+import sentencepiece as spm
 import torch
 from lhotse import MonoCut
 from torch import Tensor
@@ -15,9 +19,12 @@ from torch import Tensor
 from hent_srt import cli
 from hent_srt.data.corpora.synth import NUM_CROSSINGS
 from hent_srt.data.features import compute_features
+from hent_srt.data.manifest import read_cuts
 from hent_srt.data.schema import make_supervision
+from hent_srt.data.tokenizer import Tokenizer
 from hent_srt.decode.adaptive import (
     DEFAULT_GRID,
+    ST_CTC,
     AdaptivePenalty,
     choose_penalties,
     penalty_histogram,
@@ -26,7 +33,7 @@ from hent_srt.decode.adaptive import (
     tune,
     write_params,
 )
-from hent_srt.decode.decode import Hypotheses, score_and_write
+from hent_srt.decode.decode import Hypotheses, decode_cuts, score_and_write
 from hent_srt.decode.results import format_section
 from hent_srt.metrics import read_kaldi_text, reordering_scores
 from hent_srt.search.greedy import greedy_search
@@ -251,3 +258,84 @@ def test_the_adaptive_row_is_scored_split_by_reordering_and_tabled(tmp_path):
     assert len(rows) == 2  # the main table and the split table
     assert rows[0].split(" | ")[3:6] == ["100.00", f"{row['chrf']:.2f}", "1.000"]
     assert "The dev-best constant penalty 2 scores BLEU" in section and "adaptive 100.00" in section
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the ST CTC estimator
+
+
+def test_the_st_ctc_estimator_tunes_on_target_words_and_its_file_round_trips(tmp_path):
+    st, _, refs, ids = hand_built_dev()
+    # CTC texts half as long as the references: r_ref = 2, and the 4th penalty is again chosen everywhere
+    ctc = {u: " ".join(r.split()[::2]) for u, r in zip(ids, refs[0])}
+    params = tune(st, ctc, refs, ids, "word", estimator=ST_CTC)
+    assert params.estimator == ST_CTC and params.ratio == pytest.approx(2.0)
+    assert params.dev_bleu_adaptive == pytest.approx(100.0)
+    path = tmp_path / "adaptive.json"
+    write_params(path, params)
+    assert read_params(path, "CMD") == params
+    with pytest.raises(ValueError, match="counts target words, so its unit is 'word'"):
+        tune(st, ctc, refs, ids, "char", estimator=ST_CTC)
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        tune(st, ctc, refs, ids, "word", estimator="oracle")
+    with pytest.raises(ValueError, match="ST CTC hypotheses of the dev set are all empty"):
+        tune(st, dict.fromkeys(ids, ""), refs, ids, "word", estimator=ST_CTC)
+    data = json.loads(path.read_text())
+    data["source_unit"] = "char"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"holds estimator 'st_ctc', unit 'char'.*tune it again with CMD"):
+        read_params(path, "CMD")
+
+
+def best_path_texts(exp, cuts: Path) -> dict[str, str]:
+    """The ST CTC head's best path written out independently: per frame the argmax, runs merged by groupby,
+    blanks dropped, then the target tokenizer's text."""
+    tok = spm.SentencePieceProcessor(model_file=exp.config.data.tgt_bpe_model)
+    out = {}
+    with torch.no_grad():
+        for cut in read_cuts(cuts):
+            feats = torch.from_numpy(cut.load_features()).unsqueeze(0)
+            enc = exp.model.encode(feats, torch.tensor([feats.size(1)]))["st"]
+            frames = exp.model.heads["st"].ctc_output(enc.out)[0, :int(enc.lens[0])].argmax(-1).tolist()
+            out[cut.id] = tok.decode([s for s, _ in itertools.groupby(frames) if s != 0])
+    return out
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_decode_cuts_adds_the_st_ctc_best_path_and_leaves_the_transducer_output_alone(tiny_exp, tone_set):
+    cuts = read_cuts(tone_set).to_eager()
+    src, tgt = Tokenizer(tiny_exp.config.data.src_bpe_model), Tokenizer(tiny_exp.config.data.tgt_bpe_model)
+    plain = decode_cuts(tiny_exp.model, cuts, src, tgt, blank_penalties_st=(0.0, 1.0), max_sym_per_frame=2)
+    with_ctc = decode_cuts(tiny_exp.model, cuts, src, tgt, blank_penalties_st=(0.0, 1.0), max_sym_per_frame=2,
+                           st_ctc=True)
+    assert with_ctc.asr == plain.asr and with_ctc.st == plain.st and not plain.st_ctc
+    assert with_ctc.st_ctc == best_path_texts(tiny_exp, tone_set)
+    assert any(with_ctc.st_ctc.values())  # the random head emits something, so the comparison has content
+    without = copy.deepcopy(tiny_exp.model)
+    without.heads["st"].ctc_output = None
+    with pytest.raises(ValueError, match="the st head of this model has no CTC output .*model.use_ctc: true"):
+        decode_cuts(without, cuts, src, tgt, st_ctc=True)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_tune_and_decode_with_the_st_ctc_estimator(tiny_exp, tone_set, tmp_path, capsys):
+    results = tmp_path / "RESULTS.md"
+    common = ["--blank-penalty", "adaptive", "--results-file", str(results), "--results-name", "tiny",
+              "--adaptive-params", str(tmp_path / "ctc.json")]
+    assert decode(tiny_exp.dir, tone_set, tmp_path, *common, "--tune-adaptive-on", str(tone_set),
+                  "--adaptive-grid", "0,1,2", "--adaptive-estimator", ST_CTC, "--unit", "char") == 0
+    params = read_params(tmp_path / "ctc.json", "CMD")
+    assert params.estimator == ST_CTC and params.source_unit == "word"
+    tag = "greedy-sym1-epoch-2"
+    ctc = read_kaldi_text(tmp_path / f"hyps-st-ctc-tones-{tag}.txt")
+    assert ctc == best_path_texts(tiny_exp, tone_set)
+    for utt, fields in read_kaldi_text(tmp_path / f"penalties-st-tones-{tag}-adaptive.txt").items():
+        estimate = float(fields.split()[1].removeprefix("target_estimate="))
+        assert estimate == pytest.approx(params.ratio * len(ctc[utt].split()), abs=0.05)
+    summary = json.loads((tmp_path / f"summary-tones-{tag}.json").read_text())
+    assert summary["st_adaptive"]["estimator"] == ST_CTC
+    assert "× its ST CTC hypothesis length in words" in results.read_text()
+    # decoding reads the estimator from the file (the ASR unit does not matter to it); naming one is refused
+    assert decode(tiny_exp.dir, tone_set, tmp_path, *common) == 0
+    assert decode(tiny_exp.dir, tone_set, tmp_path, *common, "--adaptive-estimator", ST_CTC) == 2
+    assert "--adaptive-estimator is used when tuning" in capsys.readouterr().err
