@@ -1,9 +1,12 @@
 """STUDY.md for ``egs/mini/study.sh``: models x CR-CTC x language pairs, mean ± std over training seeds.
 
-The study's runs leave ``hent-srt decode`` summaries (``summary-<split>.json``) at
+The study's runs leave ``hent-srt decode`` summaries (``summary-<split>-<TAG>.json``, TAG the decoding setting,
+e.g. ``greedy-sym20-averaged``; one setting per directory) at
 
-    <exp_root>/<pair>/seed<S>/<model><suffix>/decode/summary-{dev,test}.json     stage-4 models (ASR + ST)
-    <exp_root>/<pair>/seed<S>/<pretrain><suffix>/decode/summary-test.json        their stage-3 (ASR-only) model
+    <exp_root>/<pair>/seed<S>/<model><suffix>/decode/summary-{dev,test}-TAG.json   stage-4 models (ASR + ST)
+    <exp_root>/<pair>/seed<S>/<model><suffix>/decode/adaptive-<E>/summary-test-TAG.json
+                                                       the same, adaptive ST blank penalty with estimator E
+    <exp_root>/<pair>/seed<S>/<pretrain><suffix>/decode/summary-test-TAG.json      their stage-3 (ASR-only) model
 
 with ``suffix`` "_cr" with CR-CTC and "" without (the demo's confs train without it). For each run the ST blank
 penalty is the one with the best dev BLEU (ties: the smaller penalty); the test scores are read at that penalty,
@@ -11,11 +14,13 @@ never chosen on test. Per (pair, model, CR-CTC) row and over the seeds found: te
 characters), the ASR degradation (stage-4 WER minus the WER of the stage-3 model it was initialised from, same
 seed), BLEU, chrF++, length ratio, and the scores split by reordering (:func:`hent_srt.metrics.reordering_scores`:
 BLEU on monotone sentences, on reordered ones (>= 1 crossing link) and on strongly reordered ones (>= 10), chrF++ on
-the first two, RIBES). A cell is ``mean ± s`` with ``s`` the sample standard deviation (n - 1), the mean alone for
-one seed. Missing runs are listed, not guessed.
+the first two, RIBES). A second table per pair compares, on test, the adaptive ST blank penalty of each estimator
+(:mod:`hent_srt.decode.adaptive`) with the dev-tuned constant penalty scored in the same decode: its BLEU and the
+difference. A cell is ``mean ± s`` with ``s`` the sample standard deviation (n - 1), the mean alone for one seed.
+Missing runs are listed, not guessed.
 
     python -m hent_srt.study --exp-root exp/study/exp --pairs "es-en zh-en" --seeds "1 2 3" \\
-        --models "nt_shared hier1 hier2" --cr "true false" --out STUDY.md
+        --models "nt_shared hier1 hier2" --cr "true false" --adaptive "asr_length st_ctc" --out STUDY.md
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class RunScores:
     bleu_signature: str
     split: dict[str, float] = field(default_factory=dict)
     split_counts: dict[str, int] = field(default_factory=dict)
+    adaptive: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """estimator → (adaptive test BLEU, the dev-tuned constant penalty's test BLEU in the same decode)"""
 
 
 def _load(path: Path) -> dict:
@@ -75,6 +82,16 @@ def run_dir(exp_root: Path, pair: str, seed: int, name: str, cr: bool) -> Path:
     return exp_root / pair / f"seed{seed}" / f"{name}{CR_SUFFIX if cr else ''}"
 
 
+def find_summary(decode_dir: Path, split: str) -> Path | None:
+    """The one ``summary-<split>-TAG.json`` of ``decode_dir`` (None when there is none); ValueError when several
+    decoding settings left one each, since the study would not know which to read."""
+    found = sorted(decode_dir.glob(f"summary-{split}-*.json"))
+    if len(found) > 1:
+        raise ValueError(f"{decode_dir} holds summaries of several decoding settings for {split} "
+                         f"({', '.join(p.name for p in found)}); the study reads one: move the others away")
+    return found[0] if found else None
+
+
 def best_dev_row(dev: dict, source: Path) -> dict:
     """The ST row of a dev summary with the highest BLEU (ties: the smallest blank penalty)."""
     rows = dev.get("st") or []
@@ -86,9 +103,9 @@ def best_dev_row(dev: dict, source: Path) -> dict:
 def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr: bool) -> RunScores | None:
     """Scores of one run, or None when one of its three summaries is missing."""
     decode = run_dir(exp_root, pair, seed, model, cr) / "decode"
-    stage1 = run_dir(exp_root, pair, seed, pretrain, cr) / "decode" / "summary-test.json"
-    paths = (decode / "summary-dev.json", decode / "summary-test.json", stage1)
-    if not all(p.is_file() for p in paths):
+    paths = (find_summary(decode, "dev"), find_summary(decode, "test"),
+             find_summary(run_dir(exp_root, pair, seed, pretrain, cr) / "decode", "test"))
+    if None in paths:
         return None
     dev, test, pre = (_load(p) for p in paths)
     chosen = best_dev_row(dev, paths[0])["blank_penalty"]
@@ -113,6 +130,21 @@ def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr
     )
 
 
+def read_adaptive(exp_root: Path, pair: str, seed: int, model: str, cr: bool, estimator: str
+                  ) -> tuple[float, float] | None:
+    """(adaptive test BLEU, the dev-tuned constant's test BLEU in the same decode) of one run and estimator, or None
+    when that decode is missing."""
+    path = find_summary(run_dir(exp_root, pair, seed, model, cr) / "decode" / f"adaptive-{estimator}", "test")
+    if path is None:
+        return None
+    row = _load(path).get("st_adaptive")
+    if row is None:
+        raise ValueError(f"{path}: no st_adaptive entry; decode the test set again with --blank-penalty adaptive")
+    if row.get("estimator", "asr_length") != estimator:
+        raise ValueError(f"{path}: decoded with the estimator {row.get('estimator')!r}, not {estimator!r}")
+    return row["bleu"], row["dev_best_constant"]["bleu"]
+
+
 def mean_std(values: Sequence[float], digits: int = 2) -> str:
     """``mean ± s`` (sample standard deviation), the mean alone for one value, "—" for none."""
     values = [v for v in values if v is not None and not math.isnan(v)]
@@ -124,8 +156,10 @@ def mean_std(values: Sequence[float], digits: int = 2) -> str:
 
 
 def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], models: Sequence[str],
-                 crs: Sequence[bool], pretrain: str = "asr_pretrain", command: str = "") -> tuple[str, list[str]]:
-    """(markdown, missing runs) of the study found under ``exp_root``."""
+                 crs: Sequence[bool], pretrain: str = "asr_pretrain", command: str = "",
+                 estimators: Sequence[str] = ()) -> tuple[str, list[str]]:
+    """(markdown, missing runs) of the study found under ``exp_root``; ``estimators``: the adaptive-penalty
+    estimators whose test decodes are tabled."""
     lines = ["# egs/mini study", "", INTRO, ""]
     if command:
         lines += ["Command:", "", "```sh", command, "```", ""]
@@ -133,6 +167,7 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
     signatures: set[str] = set()
     for pair in pairs:
         table: list[str] = []
+        adaptive_table: list[str] = []
         metric = "WER"
         counts: dict[str, int] = {}
         for model in models:
@@ -140,10 +175,17 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                 runs = []
                 for seed in seeds:
                     run = read_run(exp_root, pair, seed, model, pretrain, cr)
+                    what = f"{pair} {model} {'with' if cr else 'without'} CR-CTC, seed {seed}"
                     if run is None:
-                        missing.append(f"{pair} {model} {'with' if cr else 'without'} CR-CTC, seed {seed}")
-                    else:
-                        runs.append(run)
+                        missing.append(what)
+                        continue
+                    runs.append(run)
+                    for estimator in estimators:
+                        scores = read_adaptive(exp_root, pair, seed, model, cr, estimator)
+                        if scores is None:
+                            missing.append(f"{what}, adaptive {estimator}")
+                        else:
+                            run.adaptive[estimator] = scores
                 if not runs:
                     continue
                 metric = runs[0].metric
@@ -156,6 +198,8 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                 cells += [mean_std([r.split.get(f"{s}.{k}") for r in runs]) for s, k, _ in SPLIT_COLUMNS]
                 cells.append(" ".join(f"{r.penalty:g}" for r in runs))
                 table.append("| " + " | ".join(cells) + " |")
+                if estimators:
+                    adaptive_table.append(_adaptive_row(model, cr, runs, estimators))
         if not table:
             continue
         split_names = [f"{label} ({counts.get(subset, 0)})" if subset != "all" else label
@@ -163,11 +207,28 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
         header = ["model", "CR-CTC", "seeds", f"test {metric}", f"{metric} stage 4 − stage 3", "BLEU", "chrF++",
                   "len. ratio", *split_names, "ST blank penalty (dev)"]
         lines += [f"## {pair}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *table, ""]
+        if estimators:
+            header = ["model", "CR-CTC", "seeds", "BLEU at the dev-tuned constant"]
+            for estimator in estimators:
+                header += [f"adaptive ({estimator})", f"adaptive ({estimator}) − constant"]
+            lines += [f"Adaptive ST blank penalty on {pair} (test BLEU; the constant is scored in the same decode):",
+                      "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *adaptive_table, ""]
     if signatures:
         lines += ["BLEU signature: " + "; ".join(f"`{s}`" for s in sorted(signatures)), ""]
     if missing:
         lines += ["Runs not found (not finished or not run): " + "; ".join(missing) + ".", ""]
     return "\n".join(lines), missing
+
+
+def _adaptive_row(model: str, cr: bool, runs: Sequence[RunScores], estimators: Sequence[str]) -> str:
+    """One row of the adaptive table over the runs that have every estimator's decode."""
+    runs = [r for r in runs if all(e in r.adaptive for e in estimators)]
+    constant = [r.adaptive[estimators[0]][1] for r in runs]
+    cells = [model, "yes" if cr else "no", " ".join(str(r.seed) for r in runs), mean_std(constant)]
+    for estimator in estimators:
+        cells += [mean_std([r.adaptive[estimator][0] for r in runs]),
+                  mean_std([r.adaptive[estimator][0] - r.adaptive[estimator][1] for r in runs])]
+    return "| " + " | ".join(cells) + " |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", required=True, help='space-separated stage-4 conf names, e.g. "nt_shared hier1"')
     parser.add_argument("--cr", default="true false", help='"true", "false" or both: with / without CR-CTC')
     parser.add_argument("--pretrain", default="asr_pretrain", help="stage-3 conf name (default asr_pretrain)")
+    parser.add_argument("--adaptive", default="", help='adaptive-penalty estimators to table, e.g. "asr_length st_ctc"')
     parser.add_argument("--out", type=Path, required=True, help="markdown file to write (e.g. STUDY.md)")
     parser.add_argument("--command", default="", help="the study command line, quoted in the file")
     args = parser.parse_args(argv)
@@ -191,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         text, missing = format_study(args.exp_root, args.pairs.split(), seeds, args.models.split(), crs,
-                                     args.pretrain, args.command)
+                                     args.pretrain, args.command, args.adaptive.split())
     except ValueError as err:
         print(f"hent_srt.study: {err}", file=sys.stderr)
         return 2

@@ -10,6 +10,9 @@
 #   finetune_models            conf names trained in stage 4 from the stage-3 model [hent_srt]
 #   decode_streaming           stage 5 decodes chunk by chunk (causal confs; greedy, with latency) [false]
 #   decode_method beam blank_penalties epoch avg   (epoch 0: the last epoch; avg 0: epoch - 1)
+#   adaptive_estimators        stage 5 also decodes each test split other than dev_split with the adaptive ST blank
+#                              penalty, tuned on dev_split, once per estimator ("asr_length st_ctc"), into
+#                              EXP/MODEL/decode/adaptive-ESTIMATOR/ (offline decoding only) [none]
 #   results_label              RESULTS.md section names: "MODEL (LABEL, SPLIT)" [the recipe directory's name]
 #   src_normalizer tgt_normalizer unit             scoring conventions (see `hent-srt score --help`);
 #                              a test split may override them: src_normalizer_SPLIT, tgt_normalizer_SPLIT, unit_SPLIT
@@ -51,6 +54,14 @@ require_input() {  # require_input STAGE MAKER PATH...: stage STAGE reads each P
 require_int 0 stage stop_stage epoch avg
 require_int 1 ngpu num_jobs beam verify_num src_vocab_size tgt_vocab_size
 require_bool speed_perturb decode_streaming export_streaming
+for estimator in ${adaptive_estimators:-}; do
+  case "$estimator" in
+    asr_length) ;;
+    st_ctc) [ "${decode_streaming:-false}" = false ] \
+              || die "--adaptive-estimators st_ctc decodes offline; use asr_length with streaming decoding" ;;
+    *) die "--adaptive-estimators takes asr_length and/or st_ctc, got '$estimator'" ;;
+  esac
+done
 if [ -n "${test_splits+set}" ] && [ -z "${test_splits// /}" ]; then
   die "--test-splits is empty: give the splits that stage 5 decodes, e.g. --test-splits test"
 fi
@@ -220,6 +231,22 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         --tgt-normalizer "${!tgt_norm_var:-${tgt_normalizer:-none}}" --unit "${!unit_var:-${unit:-word}}" \
         --results-file "$results" --results-name "$model (${results_label:-$(basename "$(pwd)")}, $split)" \
         --results-comment "epoch $dec_epoch, avg $dec_avg"
+    done
+    for estimator in ${adaptive_estimators:-}; do
+      for split in $test_splits; do
+        [ "$split" != "$dev_split" ] || continue
+        log "stage 5: $model: adaptive ST blank penalty ($estimator, tuned on $dev_split) on $split"
+        src_norm_var=src_normalizer_$split tgt_norm_var=tgt_normalizer_$split unit_var=unit_$split
+        hent-srt decode --exp-dir "$dir" --checkpoint "$dir/averaged.pt" --cuts "$data/fbank/cuts_${split}.jsonl.gz" \
+          "${search[@]}" --blank-penalty adaptive --adaptive-estimator "$estimator" \
+          --tune-adaptive-on "$data/fbank/cuts_${dev_split}.jsonl.gz" --adaptive-params "$dir/adaptive-$estimator.json" \
+          --out-dir "$dir/decode/adaptive-$estimator" \
+          --src-normalizer "${!src_norm_var:-${src_normalizer:-none}}" \
+          --tgt-normalizer "${!tgt_norm_var:-${tgt_normalizer:-none}}" --unit "${!unit_var:-${unit:-word}}" \
+          --results-file "$results" \
+          --results-name "$model (${results_label:-$(basename "$(pwd)")}, $split, adaptive $estimator)" \
+          --results-comment "epoch $dec_epoch, avg $dec_avg"
+      done
     done
   done
 fi

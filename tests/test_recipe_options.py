@@ -113,3 +113,23 @@ def test_stage5_with_an_epoch_that_was_not_trained_names_the_last_one(recipes):
     code, err, calls = run(recipes, "iwslt22_ta", "--stage", "5", "--stop-stage", "5", "--epoch", "20")
     assert code == 2 and "no exp/hent_srt/epoch-20.pt (the last epoch there is 3); pass --epoch 3" in err
     assert calls == []
+
+
+def test_stage5_decodes_the_test_splits_with_each_adaptive_estimator_tuned_on_dev(recipes):
+    touch(recipes, f"{MINI_EXP}/hent_srt/epoch-1.pt", f"{MINI_EXP}/hent_srt/epoch-2.pt",
+          f"{MINI_DATA}/fbank/cuts_test.jsonl.gz", f"{MINI_DATA}/fbank/cuts_dev.jsonl.gz")
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--test-splits", "dev test",
+                           "--adaptive-estimators", "asr_length st_ctc")
+    assert code == 0, err
+    decode = [c for c in calls if c.startswith("hent-srt decode")]
+    assert len(decode) == 4  # the sweep on dev and test, then test once per estimator (dev tunes, is not decoded)
+    for call, estimator in zip(decode[2:], ("asr_length", "st_ctc")):
+        assert "/cuts_test.jsonl.gz" in call and "--blank-penalty adaptive" in call
+        assert f"--adaptive-estimator {estimator}" in call and "--tune-adaptive-on" in call
+        assert call.split("--tune-adaptive-on ")[1].split()[0].endswith("/fbank/cuts_dev.jsonl.gz")
+        assert f"--out-dir ./exp/es-en/hent_srt/decode/adaptive-{estimator} " in call
+        assert f"adaptive {estimator})" in call  # its own RESULTS.md section
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--adaptive-estimators", "oracle")
+    assert code == 2 and "--adaptive-estimators takes asr_length and/or st_ctc, got 'oracle'" in err and calls == []
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--streaming", "true", "--adaptive-estimators", "st_ctc")
+    assert code == 2 and "st_ctc decodes offline" in err and calls == []

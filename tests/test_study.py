@@ -1,5 +1,5 @@
 """STUDY.md aggregation: the dev-chosen blank penalty, mean ± sample std over seeds, ASR degradation, split columns,
-missing runs."""
+the adaptive-penalty table, missing runs; and the summaries found where and as ``hent-srt decode`` writes them."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import json
 import statistics
 
 import pytest
+from lhotse import MonoCut
 
-from hent_srt.study import format_study, main, mean_std, run_dir
+from hent_srt.data.schema import make_supervision
+from hent_srt.decode.decode import Hypotheses, score_and_write
+from hent_srt.decode.setting import DecodeSetting
+from hent_srt.study import find_summary, format_study, main, mean_std, run_dir
 
 SIG = "nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:2.6.0"
+TAG = "greedy-sym20-averaged"  # the setting of egs/mini's stage-5 decode, as it names its files
 
 
 def _split(bleu: float) -> dict:
@@ -28,10 +33,17 @@ def _summary(wer: float, bleu_by_penalty: dict[float, float] | None, metric: str
     return out
 
 
-def _write(exp_root, pair, seed, name, cr, split, summary) -> None:
-    decode = run_dir(exp_root, pair, seed, name, cr) / "decode"
+def _write(exp_root, pair, seed, name, cr, split, summary, subdir: str = "") -> None:
+    decode = run_dir(exp_root, pair, seed, name, cr) / "decode" / subdir
     decode.mkdir(parents=True, exist_ok=True)
-    (decode / f"summary-{split}.json").write_text(json.dumps(summary))
+    (decode / f"summary-{split}-{TAG}.json").write_text(json.dumps(summary))
+
+
+def _adaptive_summary(bleu: float, constant_bleu: float, estimator: str) -> dict:
+    out = _summary(2.0, {1.0: constant_bleu})
+    out["st_adaptive"] = {"blank_penalty": "adaptive", "bleu": bleu, "estimator": estimator,
+                          "dev_best_constant": {"blank_penalty": 1.0, "bleu": constant_bleu}}
+    return out
 
 
 def _table(text: str, pair: str) -> list[list[str]]:
@@ -92,3 +104,51 @@ def test_a_test_summary_without_the_dev_chosen_penalty_is_an_error(tmp_path):
     _write(tmp_path, "es-en", 1, "asr_pretrain", True, "test", _summary(2.5, None))
     with pytest.raises(ValueError, match="blank penalty 2"):
         format_study(tmp_path, ["es-en"], [1], ["hier1"], [True])
+
+
+def test_the_summaries_are_found_under_the_names_the_decode_writes(tmp_path):
+    cut = MonoCut(id="u0", start=0.0, duration=1.0, channel=0,
+                  supervisions=[make_supervision("u0", "u0", 0.0, 1.0, 0, "hola", "es", "hello")])
+    hyps = Hypotheses(asr={"u0": "hola"}, st={1.0: {"u0": "hello"}}, audio_seconds=1.0)
+    setting = DecodeSetting(method="greedy", weights="averaged", beam=None, max_sym_per_frame=20, streaming=False,
+                            chunking=(), blank_penalty_asr=0.0)
+    decode = run_dir(tmp_path, "es-en", 1, "hier1", False) / "decode"
+    score_and_write(hyps, [cut], "test", decode, setting=setting)
+    assert find_summary(decode, "test") == decode / f"summary-test-{TAG}.json"
+    assert find_summary(decode, "dev") is None
+    score_and_write(hyps, [cut], "test", decode, setting=DecodeSetting(
+        method="greedy", weights="epoch-3", beam=None, max_sym_per_frame=20, streaming=False, chunking=(),
+        blank_penalty_asr=0.0))
+    with pytest.raises(ValueError, match="several decoding settings for test .*move the others away"):
+        find_summary(decode, "test")
+
+
+def test_the_adaptive_table_gives_each_estimator_against_the_constant_of_its_decode(tmp_path):
+    adaptive = {1: {"asr_length": (30.0, 31.0), "st_ctc": (33.0, 31.0)},
+                2: {"asr_length": (40.0, 39.0), "st_ctc": (42.0, 39.0)}}
+    for seed in (1, 2):
+        _write(tmp_path, "ar-en", seed, "hier1", False, "dev", _summary(9.0, {1.0: 10.0}))
+        _write(tmp_path, "ar-en", seed, "hier1", False, "test", _summary(2.0, {1.0: 31.0 + 8 * (seed - 1)}))
+        _write(tmp_path, "ar-en", seed, "asr_pretrain", False, "test", _summary(3.0, None))
+        for estimator, (bleu, constant) in adaptive[seed].items():
+            _write(tmp_path, "ar-en", seed, "hier1", False, "test", _adaptive_summary(bleu, constant, estimator),
+                   f"adaptive-{estimator}")
+    text, missing = format_study(tmp_path, ["ar-en"], [1, 2], ["hier1"], [False],
+                                 estimators=["asr_length", "st_ctc"])
+    assert missing == []
+    section = text.split("Adaptive ST blank penalty on ar-en")[1]
+    header, row = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+                   if line.startswith("| ")]
+    assert header[3:] == ["BLEU at the dev-tuned constant", "adaptive (asr_length)", "adaptive (asr_length) − constant",
+                          "adaptive (st_ctc)", "adaptive (st_ctc) − constant"]
+    assert row[:3] == ["hier1", "no", "1 2"]
+    assert row[3] == f"35.00 ± {statistics.stdev([31.0, 39.0]):.2f}"
+    assert row[5] == f"0.00 ± {statistics.stdev([-1.0, 1.0]):.2f}"  # -1 and +1
+    assert row[7] == f"2.50 ± {statistics.stdev([2.0, 3.0]):.2f}"  # +2 and +3
+    # a decode of the wrong estimator is refused, a missing one listed
+    _write(tmp_path, "ar-en", 2, "hier1", False, "test", _adaptive_summary(1.0, 1.0, "asr_length"), "adaptive-st_ctc")
+    with pytest.raises(ValueError, match="decoded with the estimator 'asr_length', not 'st_ctc'"):
+        format_study(tmp_path, ["ar-en"], [1, 2], ["hier1"], [False], estimators=["st_ctc"])
+    _, missing = format_study(tmp_path, ["ar-en"], [1, 2], ["hier1"], [False], estimators=["oracle"])
+    assert missing == ["ar-en hier1 without CR-CTC, seed 1, adaptive oracle",
+                       "ar-en hier1 without CR-CTC, seed 2, adaptive oracle"]

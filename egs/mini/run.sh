@@ -13,7 +13,8 @@
 # --pretrain-model NAME and --finetune-models "NAME ..." choose other confs for stages 3 and 4 (stage 5 decodes the
 # stage-4 models; `--stage 5 --stop-stage 5 --finetune-models asr_pretrain` decodes the stage-3 model), --exp-dir
 # and --results other places for the experiments and RESULTS.md, --test-splits the splits stage 5 decodes
-# (egs/mini/study.sh uses these).
+# (egs/mini/study.sh uses these); --adaptive-estimators "asr_length st_ctc" also decodes the test splits with the
+# adaptive ST blank penalty (tuned on dev) for each estimator.
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0
@@ -38,6 +39,7 @@ finetune_models=
 exp_dir=
 results=
 test_splits=test
+adaptive_estimators=
 . ../../scripts/parse_options.sh
 
 # Scoring per pair: Mandarin transcripts have no spaces, so their ASR is scored on characters (CER) with the

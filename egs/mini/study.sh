@@ -7,8 +7,9 @@
 #
 # Per pair, stages 0-2 of run.sh once (the corpus of --corpus-seed, shared by every run); per seed and CR-CTC
 # setting, run.sh stages 3-5 (stage-3 model, the stage-4 models initialised from it, decoded on dev and test with
-# the --blank-penalties sweep) and stage 5 for the stage-3 model (the ASR degradation needs its WER). A run whose
-# decode summaries all exist is skipped; an interrupted one resumes (run.sh's stages resume from checkpoints).
+# the --blank-penalties sweep, then the test set with the adaptive ST blank penalty tuned on dev, once per estimator
+# of --adaptive) and stage 5 for the stage-3 model (the ASR degradation needs its WER). A run whose decode
+# summaries all exist is skipped; an interrupted one resumes (run.sh's stages resume from checkpoints).
 #
 #   bash study.sh                                        # the full study (hours on CPU)
 #   bash study.sh --pairs zh-en --seeds "1 2 3" --models "nt_shared hier1" --cr true
@@ -24,7 +25,8 @@ num_train=3000
 num_dev=100
 num_test=200
 num_jobs=2
-blank_penalties=0,0.5,1,1.5,2
+blank_penalties=0,0.5,1,1.5,2,2.5,3
+adaptive="asr_length st_ctc"
 train_args=
 work_dir=exp/study
 out=STUDY.md
@@ -49,14 +51,18 @@ for pair in $pairs; do
       finetune=; for m in $models; do finetune="$finetune $m$suffix"; done
       done_runs=0 all_runs=0
       for m in $pretrain $finetune; do
-        all_runs=$((all_runs + 1))
-        if [ -f "$exp/$m/decode/summary-test.json" ]; then done_runs=$((done_runs + 1)); fi
+        decodes=("$exp/$m/decode")
+        if [ "$m" != "$pretrain" ]; then for e in $adaptive; do decodes+=("$exp/$m/decode/adaptive-$e"); done; fi
+        for d in "${decodes[@]}"; do
+          all_runs=$((all_runs + 1))
+          if compgen -G "$d/summary-test-*.json" > /dev/null; then done_runs=$((done_runs + 1)); fi
+        done
       done
       if [ "$done_runs" -eq "$all_runs" ]; then log "$pair seed $seed CR-CTC $c: decoded already, skipped"; continue; fi
       log "$pair seed $seed CR-CTC $c: $pretrain ->$finetune"
       run=(bash run.sh --pair "$pair" "${common[@]}" --exp-dir "$exp" --results "$exp/RESULTS.md"
            --pretrain-model "$pretrain" --train-args "--set train.seed=$seed $train_args")
-      "${run[@]}" --stage 3 --stop-stage 5 --finetune-models "${finetune# }"
+      "${run[@]}" --stage 3 --stop-stage 5 --finetune-models "${finetune# }" --adaptive-estimators "$adaptive"
       "${run[@]}" --stage 5 --stop-stage 5 --finetune-models "$pretrain"
     done
   done
@@ -65,4 +71,4 @@ done
 # the interpreter of the hent-srt on PATH (the one run.sh used)
 python=$(head -1 "$(command -v hent-srt)" | sed 's/^#!//')
 "$python" -m hent_srt.study --exp-root "$work_dir/exp" --pairs "$pairs" --seeds "$seeds" --models "$models" --cr "$cr" \
-  --out "$out" --command "$command_line"
+  --adaptive "$adaptive" --out "$out" --command "$command_line"
