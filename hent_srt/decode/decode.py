@@ -364,7 +364,8 @@ def _score_adaptive(
     key: str,
 ) -> dict:
     """Choose each utterance's penalty with ``params``, score the chosen translations and write their files; the
-    ``st_adaptive`` summary entry (scores, chosen penalties, the dev-best constant penalty's row); ``texts``: the
+    ``st_adaptive`` summary entry (scores, chosen penalties, the dev-best constant penalty's row, and
+    ``length_estimate_error``: the mean of |L̂_u − |y_u|| in words over the first reference y); ``texts``: the
     estimator text of each utterance (:func:`length_texts`)."""
     missing = [p for p in params.grid if p not in st_hyps]
     if missing:
@@ -374,17 +375,19 @@ def _score_adaptive(
     choice = choose_penalties(grid_hyps, texts, params.ratio, params.source_unit, params.dev_best_penalty)
     chosen = select_hypotheses(grid_hyps, choice)
     score = translation_score([chosen[i] for i in ids], streams)
+    estimates = {i: target_estimate(texts[i], params.ratio, params.source_unit) for i in ids}
+    estimate_error = sum(abs(estimates[i] - len(ref.split())) for i, ref in zip(ids, streams[0])) / len(ids)
     tag = f"{key}-bpadaptive"
     _write_text(out_dir / f"hyps-st-{tag}.txt", chosen)
     write_text_atomic(out_dir / f"bleu-st-{tag}.txt", score.summary() + "\n" + score.bleu_detail + "\n")
     _write_text(out_dir / f"penalties-st-{key}-adaptive.txt", {
-        i: f"penalty={choice[i]:g} target_estimate={target_estimate(texts[i], params.ratio, params.source_unit):.1f} "
+        i: f"penalty={choice[i]:g} target_estimate={estimates[i]:.1f} "
            f"length={len(chosen[i].split())}"
         for i in ids
     })
     constant = next(r for r in st_rows if r["blank_penalty"] == params.dev_best_penalty)
     row = {"blank_penalty": ADAPTIVE, **_score_fields(score), "estimator": params.estimator, "ratio": params.ratio,
-           "source_unit": params.source_unit,
+           "source_unit": params.source_unit, "length_estimate_error": estimate_error,
            "mean_penalty": sum(choice.values()) / len(choice), "histogram": penalty_histogram(choice, params.grid),
            "dev_set": params.dev_set, "dev_best_penalty": params.dev_best_penalty,
            "dev_best_constant": {k: constant[k] for k in ("blank_penalty", "bleu", "chrf", "length_ratio")}}

@@ -89,10 +89,16 @@ def _adaptive_notes(summaries: Sequence[dict]) -> list[str]:
             f"Adaptive ST blank penalty on {s['set']}: each utterance takes the grid penalty whose translation length is "
             f"closest to {st['ratio']:.3f} × its {source} length in {unit}, ties to the penalty closest to "
             f"{best['blank_penalty']:g} (ratio and penalty tuned on {st['dev_set']}); chosen penalties: mean "
-            f"{st['mean_penalty']:.2f}, histogram {{{chosen}}}. The dev-best constant penalty "
+            f"{st['mean_penalty']:.2f}, histogram {{{chosen}}}{_estimate_error(st)}. The dev-best constant penalty "
             f"{best['blank_penalty']:g} scores BLEU {best['bleu']:.2f} on {s['set']}, adaptive {st['bleu']:.2f} "
             f"({st['bleu'] - best['bleu']:+.2f}).")
     return lines + [""] if lines else []
+
+
+def _estimate_error(st: dict) -> str:
+    """The note's clause on the mean error of the length estimates (empty for summaries written without it)."""
+    error = st.get("length_estimate_error")
+    return "" if error is None else f"; the length estimates miss the reference length by {error:.2f} words on average"
 
 
 def _reordering_table(method: str, penalties: Sequence[float | None], summaries: Sequence[dict]) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,11 @@ def test_the_adaptive_row_is_scored_split_by_reordering_and_tabled(tmp_path):
     assert len(rows) == 2  # the main table and the split table
     assert rows[0].split(" | ")[3:6] == ["100.00", f"{row['chrf']:.2f}", "1.000"]
     assert "The dev-best constant penalty 2 scores BLEU" in section and "adaptive 100.00" in section
+    # the length estimates: r x ASR words = 4, 5, 5 against references of 4, 5, 5 words, so no error; with r = 2
+    # they are 8, 10, 10, off by 4, 5 and 5
+    assert row["length_estimate_error"] == 0.0 and "miss the reference length by 0.00 words" in section
+    doubled = score_and_write(hyps, cuts, "test", tmp_path / "r2", adaptive=replace(params, ratio=2.0))
+    assert doubled["st_adaptive"]["length_estimate_error"] == pytest.approx(14 / 3)
 
 
 # ---------------------------------------------------------------------------------------------------------
