@@ -145,14 +145,14 @@ def read_adaptive(exp_root: Path, pair: str, seed: int, model: str, cr: bool, es
     return row["bleu"], row["dev_best_constant"]["bleu"]
 
 
-def mean_std(values: Sequence[float], digits: int = 2) -> str:
-    """``mean ± s`` (sample standard deviation), the mean alone for one value, "—" for none."""
+def mean_std(values: Sequence[float], digits: int = 2, signed: bool = False) -> str:
+    """``mean ± s`` (sample standard deviation), the mean alone for one value, "—" for none; ``signed``: the mean
+    with its sign (for differences)."""
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return "—"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    mean = f"{statistics.mean(values):{'+' if signed else ''}.{digits}f}"
+    return mean if len(values) == 1 else f"{mean} ± {statistics.stdev(values):.{digits}f}"
 
 
 def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], models: Sequence[str],
@@ -227,7 +227,7 @@ def _adaptive_row(model: str, cr: bool, runs: Sequence[RunScores], estimators: S
     cells = [model, "yes" if cr else "no", " ".join(str(r.seed) for r in runs), mean_std(constant)]
     for estimator in estimators:
         cells += [mean_std([r.adaptive[estimator][0] for r in runs]),
-                  mean_std([r.adaptive[estimator][0] - r.adaptive[estimator][1] for r in runs])]
+                  mean_std([r.adaptive[estimator][0] - r.adaptive[estimator][1] for r in runs], signed=True)]
     return "| " + " | ".join(cells) + " |"
 
 

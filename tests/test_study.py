@@ -86,6 +86,7 @@ def test_missing_runs_are_listed_and_one_seed_has_no_std(tmp_path):
 def test_mean_std_cells():
     assert mean_std([]) == "—" and mean_std([1.234]) == "1.23"
     assert mean_std([1.0, 3.0]) == f"2.00 ± {statistics.stdev([1.0, 3.0]):.2f}"
+    assert mean_std([0.5], signed=True) == "+0.50" and mean_std([-1.0, -2.0], signed=True).startswith("-1.50 ± ")
 
 
 def test_cli_writes_the_file_and_rejects_bad_arguments(tmp_path, capsys):
@@ -143,8 +144,8 @@ def test_the_adaptive_table_gives_each_estimator_against_the_constant_of_its_dec
                           "adaptive (st_ctc)", "adaptive (st_ctc) − constant"]
     assert row[:3] == ["hier1", "no", "1 2"]
     assert row[3] == f"35.00 ± {statistics.stdev([31.0, 39.0]):.2f}"
-    assert row[5] == f"0.00 ± {statistics.stdev([-1.0, 1.0]):.2f}"  # -1 and +1
-    assert row[7] == f"2.50 ± {statistics.stdev([2.0, 3.0]):.2f}"  # +2 and +3
+    assert row[5] == f"+0.00 ± {statistics.stdev([-1.0, 1.0]):.2f}"  # -1 and +1
+    assert row[7] == f"+2.50 ± {statistics.stdev([2.0, 3.0]):.2f}"  # +2 and +3
     # a decode of the wrong estimator is refused, a missing one listed
     _write(tmp_path, "ar-en", 2, "hier1", False, "test", _adaptive_summary(1.0, 1.0, "asr_length"), "adaptive-st_ctc")
     with pytest.raises(ValueError, match="decoded with the estimator 'asr_length', not 'st_ctc'"):
