@@ -50,6 +50,7 @@ __all__ = [
     "ST_CTC",
     "AdaptivePenalty",
     "choose_penalties",
+    "estimator_unit",
     "params_file_name",
     "penalty_histogram",
     "read_params",
@@ -197,10 +198,16 @@ def tune(
     )
 
 
-def _check_estimator(estimator: str, source_unit: str) -> None:
+def estimator_unit(estimator: str, asr_unit: str) -> str:
+    """The unit |s| is counted in for ``estimator``: the ASR scoring unit ``asr_unit`` ("word" or "char") for
+    ``asr_length``, always "word" (target words) for ``st_ctc``."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"the adaptive penalty's estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if estimator == ST_CTC and source_unit != "word":
+    return "word" if estimator == ST_CTC else asr_unit
+
+
+def _check_estimator(estimator: str, source_unit: str) -> None:
+    if source_unit != estimator_unit(estimator, source_unit):
         raise ValueError(f"the {ST_CTC} estimator counts target words, so its unit is 'word', got {source_unit!r}")
 
 
@@ -225,8 +232,9 @@ def read_params(path: Path, how_to_make: str) -> AdaptivePenalty:
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise ValueError(f"{path} is not a tuned adaptive-penalty file ({type(err).__name__}: {err}); tune it "
                          f"again with {how_to_make}") from None
-    valid_unit = params.source_unit == "word" or (params.source_unit == "char" and params.estimator == ASR_LENGTH)
-    if params.estimator not in ESTIMATORS or not valid_unit or not params.ratio > 0:
+    valid_unit = params.estimator in ESTIMATORS and params.source_unit in ("word", "char") and \
+        params.source_unit == estimator_unit(params.estimator, params.source_unit)
+    if not valid_unit or not params.ratio > 0:
         raise ValueError(f"{path} holds estimator {params.estimator!r}, unit {params.source_unit!r}, ratio "
                          f"{params.ratio}: expected one of {ESTIMATORS}, word (or char for {ASR_LENGTH}) and a "
                          f"positive ratio; tune it again with {how_to_make}")

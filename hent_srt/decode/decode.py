@@ -77,6 +77,7 @@ from hent_srt.decode.adaptive import (
     ST_CTC,
     AdaptivePenalty,
     choose_penalties,
+    estimator_unit,
     params_file_name,
     penalty_histogram,
     read_params,
@@ -718,9 +719,8 @@ def tune_adaptive(exp: Experiment, dev_path: Path, options: SearchOptions, setti
     ids = sorted(hyps.asr)
     refs = reference_streams({c.id: c for c in cuts}, ids, tgt_norm)
     st = {p: {i: tgt_norm(h[i]) for i in ids} for p, h in hyps.st.items()}
-    unit = "word" if estimator == ST_CTC else args.unit
-    params = tune(st, length_texts(hyps, ids, estimator, src_norm, tgt_norm), refs, ids, unit,
-                  estimator=estimator)
+    params = tune(st, length_texts(hyps, ids, estimator, src_norm, tgt_norm), refs, ids,
+                  estimator_unit(estimator, args.unit), estimator=estimator)
     return replace(params, dev_set=str(dev_path), setting_tag=setting.tag(), src_normalizer=args.src_normalizer,
                    tgt_normalizer=args.tgt_normalizer)
 
@@ -743,11 +743,9 @@ def adaptive_params(exp: Experiment, args: argparse.Namespace, options: SearchOp
             raise ValueError(f"{name} is used when tuning (--tune-adaptive-on CUTS_DEV); decoding takes the one the "
                              "parameters were tuned with")
     params = read_params(path, _adaptive_command(args))
-    checks = [("--src-normalizer", params.src_normalizer, args.src_normalizer),
-              ("--tgt-normalizer", params.tgt_normalizer, args.tgt_normalizer)]
-    if params.estimator == ASR_LENGTH:  # the ASR hypothesis is counted in the scoring unit
-        checks.insert(0, ("--unit", params.source_unit, args.unit))
-    for name, tuned, given in checks:
+    for name, tuned, given in (("--unit", params.source_unit, estimator_unit(params.estimator, args.unit)),
+                               ("--src-normalizer", params.src_normalizer, args.src_normalizer),
+                               ("--tgt-normalizer", params.tgt_normalizer, args.tgt_normalizer)):
         if tuned != given:
             raise ValueError(f"{path} was tuned with {name} {tuned}, this decode has {name} {given}: pass "
                              f"{name} {tuned}, or tune again with {_adaptive_command(args)}")
