@@ -55,7 +55,7 @@ __all__ = [
     "penalty_histogram",
     "read_params",
     "select_hypotheses",
-    "target_estimate",
+    "target_estimates",
     "tune",
     "write_params",
 ]
@@ -111,32 +111,28 @@ def _check_grid(grid: Sequence[float]) -> tuple[float, ...]:
     return values
 
 
-def target_estimate(length_text: str, ratio: float, source_unit: str) -> float:
-    """L̂ = r · |s|: the estimated translation length (words) of an utterance whose estimator text is s (its
-    normalised ASR hypothesis, or its normalised ST CTC hypothesis), counted in ``source_unit``."""
-    return ratio * len(tokenize_for_error_rate(length_text, source_unit))
+def target_estimates(length_texts: Mapping[str, str], ratio: float, source_unit: str) -> dict[str, float]:
+    """L̂_u = r · |s_u|: the estimated translation length (words) of each utterance u of ``length_texts``, whose
+    estimator text s_u (its normalised ASR hypothesis, or its normalised ST CTC hypothesis) is counted in
+    ``source_unit``."""
+    return {u: ratio * len(tokenize_for_error_rate(text, source_unit)) for u, text in length_texts.items()}
 
 
 def choose_penalties(
     st_hyps: Mapping[float, Mapping[str, str]],
-    length_texts: Mapping[str, str],
-    ratio: float,
-    source_unit: str,
+    targets: Mapping[str, float],
     anchor: float | None = None,
 ) -> dict[str, float]:
-    """p_u for every utterance of ``length_texts`` (module docstring): ``st_hyps[p][u]`` is the normalised
-    translation of u at penalty p, ``length_texts[u]`` its estimator text s_u; equal distances go to the penalty
-    closest to ``anchor`` (p*), then to the smaller one (without an anchor: the smaller one)."""
+    """p_u for every utterance of ``targets`` (module docstring): ``st_hyps[p][u]`` is the normalised translation
+    of u at penalty p, ``targets[u]`` its estimated length L̂_u (:func:`target_estimates`); equal distances go to the
+    penalty closest to ``anchor`` (p*), then to the smaller one (without an anchor: the smaller one)."""
     grid = _check_grid(list(st_hyps))
-    missing = [u for u in length_texts if any(u not in st_hyps[p] for p in grid)]
+    missing = [u for u in targets if any(u not in st_hyps[p] for p in grid)]
     if missing:
         raise ValueError(f"utterances {missing[:3]} lack a translation at some penalty of the grid {list(grid)}")
-    out = {}
-    for utt, text in length_texts.items():
-        target = target_estimate(text, ratio, source_unit)
-        out[utt] = min(grid, key=lambda p: (abs(len(st_hyps[p][utt].split()) - target),
-                                            0.0 if anchor is None else abs(p - anchor), p))
-    return out
+    return {utt: min(grid, key=lambda p: (abs(len(st_hyps[p][utt].split()) - target),
+                                          0.0 if anchor is None else abs(p - anchor), p))
+            for utt, target in targets.items()}
 
 
 def select_hypotheses(st_hyps: Mapping[float, Mapping[str, str]], choice: Mapping[str, float]) -> dict[str, str]:
@@ -183,8 +179,8 @@ def tune(
     by_penalty = {p: s.bleu for p, s in constant_scores.items()}
     best_penalty = max(grid, key=lambda p: by_penalty[p])
     dev_texts = {u: length_texts[u] for u in ids}
-    by_scale = {s: score(select_hypotheses(st_hyps, choose_penalties(st_hyps, dev_texts, s * reference_ratio,
-                                                                     source_unit, best_penalty))).bleu
+    by_scale = {s: score(select_hypotheses(st_hyps, choose_penalties(
+                    st_hyps, target_estimates(dev_texts, s * reference_ratio, source_unit), best_penalty))).bleu
                 for s in scales}
     best_scale = max(sorted(scales, key=lambda s: (abs(s - 1.0), s)), key=lambda s: by_scale[s])
     best = constant_scores[best_penalty]

@@ -82,7 +82,7 @@ from hent_srt.decode.adaptive import (
     penalty_histogram,
     read_params,
     select_hypotheses,
-    target_estimate,
+    target_estimates,
     tune,
     write_params,
 )
@@ -373,10 +373,10 @@ def _score_adaptive(
         raise ValueError(f"the adaptive grid's penalties {missing} were not decoded")
     ids = sorted(texts)
     grid_hyps = {p: st_hyps[p] for p in params.grid}
-    choice = choose_penalties(grid_hyps, texts, params.ratio, params.source_unit, params.dev_best_penalty)
+    estimates = target_estimates(texts, params.ratio, params.source_unit)
+    choice = choose_penalties(grid_hyps, estimates, params.dev_best_penalty)
     chosen = select_hypotheses(grid_hyps, choice)
     score = translation_score([chosen[i] for i in ids], streams)
-    estimates = {i: target_estimate(texts[i], params.ratio, params.source_unit) for i in ids}
     estimate_error = sum(abs(estimates[i] - len(ref.split())) for i, ref in zip(ids, streams[0])) / len(ids)
     tag = f"{key}-bpadaptive"
     _write_text(out_dir / f"hyps-st-{tag}.txt", chosen)

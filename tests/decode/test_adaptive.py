@@ -31,6 +31,7 @@ from hent_srt.decode.adaptive import (
     penalty_histogram,
     read_params,
     select_hypotheses,
+    target_estimates,
     tune,
     write_params,
 )
@@ -89,7 +90,7 @@ def test_each_utterance_gets_the_one_penalty_that_yields_its_target_length():
         assert [p for p in DEFAULT_GRID if sum(offset + MARGIN_STEP * t < p for t in range(FRAMES)) == 3] == \
             [p for p in DEFAULT_GRID if len(st[p][u].split()) == 3]
     asr = {u: "dos palabras" for u in offsets}
-    choice = choose_penalties(st, asr, ratio=1.5, source_unit="word")
+    choice = choose_penalties(st, target_estimates(asr, ratio=1.5, source_unit="word"))
     assert choice == {"low": 0.5, "mid": 1.5, "high": 2.5}
     assert all(len(text.split()) == 3 for text in select_hypotheses(st, choice).values())
     # no constant penalty gets every utterance to its target length
@@ -100,15 +101,19 @@ def test_each_utterance_gets_the_one_penalty_that_yields_its_target_length():
 def test_equal_distances_go_to_the_anchor_or_the_smaller_penalty_and_characters_count_for_char_units():
     st = toy_translations({"u": 0.25}, DEFAULT_GRID)  # 0, 1, 2, ... tokens at 0, 0.5, 1, ...
     # 2.5 lies between 2 tokens (p = 1) and 3 tokens (p = 1.5)
-    assert choose_penalties(st, {"u": "a b c d e"}, ratio=0.5, source_unit="word") == {"u": 1.0}
+    five_words = target_estimates({"u": "a b c d e"}, ratio=0.5, source_unit="word")
+    assert five_words == {"u": 2.5}
+    assert choose_penalties(st, five_words) == {"u": 1.0}
     # with the dev-best constant penalty as anchor, the tie goes to the penalty closest to it
-    assert choose_penalties(st, {"u": "a b c d e"}, ratio=0.5, source_unit="word", anchor=3.0) == {"u": 1.5}
-    assert choose_penalties(st, {"u": "a b c d e"}, ratio=0.5, source_unit="word", anchor=1.2) == {"u": 1.0}
+    assert choose_penalties(st, five_words, anchor=3.0) == {"u": 1.5}
+    assert choose_penalties(st, five_words, anchor=1.2) == {"u": 1.0}
     # the same translation at every penalty: every distance ties, so the anchor is chosen
     same = {p: {"u": "x y"} for p in DEFAULT_GRID}
-    assert choose_penalties(same, {"u": "a"}, ratio=1.0, source_unit="word", anchor=2.5) == {"u": 2.5}
+    assert choose_penalties(same, {"u": 1.0}, anchor=2.5) == {"u": 2.5}
     # five characters, white space ignored: 0.6 x 5 = 3 tokens, p = 1.5
-    assert choose_penalties(st, {"u": "这 是一本书"}, ratio=0.6, source_unit="char") == {"u": 1.5}
+    five_chars = target_estimates({"u": "这 是一本书"}, ratio=0.6, source_unit="char")
+    assert five_chars == {"u": pytest.approx(3.0)}
+    assert choose_penalties(st, five_chars) == {"u": 1.5}
 
 
 def hand_built_dev() -> tuple[dict, dict, list[list[str]], list[str]]:
