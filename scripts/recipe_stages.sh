@@ -23,7 +23,8 @@
 #   export_streaming verify_num   stage 6: also export model-streaming.pt and the streaming sherpa-onnx models (causal
 #                              models) [false]; utterances of the first test split on which the exports (sherpa-onnx
 #                              from the audio) must reproduce PyTorch's greedy hypotheses [20]
-# Every stage skips work whose outputs exist; training stages resume from their last checkpoint.
+# Stages 0-2 skip work whose outputs exist; training stages resume from their last checkpoint; stages 5 and 6 run
+# again each time (so a changed --blank-penalties, --epoch or estimator takes effect).
 # The settings are checked first, and each stage checks that its inputs exist (naming the stage that makes them);
 # a failed check exits 2 with a message.
 

@@ -133,3 +133,18 @@ def test_stage5_decodes_the_test_splits_with_each_adaptive_estimator_tuned_on_de
     assert code == 2 and "--adaptive-estimators takes asr_length and/or st_ctc, got 'oracle'" in err and calls == []
     code, err, calls = run(recipes, "mini", "--stage", "5", "--streaming", "true", "--adaptive-estimators", "st_ctc")
     assert code == 2 and "st_ctc decodes offline" in err and calls == []
+
+
+def test_the_ldc_recipes_take_the_adaptive_estimators_too(recipes):
+    # iwslt22_ta decodes dev and test1; the adaptive penalty is tuned on dev, so only test1 gets the adaptive decode
+    touch(recipes, *(f"{recipes}/egs/iwslt22_ta/{p}" for p in ("exp/hent_srt/epoch-1.pt", "exp/hent_srt/epoch-2.pt",
+                                                               "data/fbank/cuts_dev.jsonl.gz",
+                                                               "data/fbank/cuts_test1.jsonl.gz")))
+    code, err, calls = run(recipes, "iwslt22_ta", "--stage", "5", "--stop-stage", "5", "--epoch", "2", "--avg", "1",
+                           "--adaptive-estimators", "st_ctc")
+    assert code == 0, err
+    adaptive = [c for c in calls if c.startswith("hent-srt decode") and "--blank-penalty adaptive" in c]
+    assert len(adaptive) == 1
+    assert "--cuts data/fbank/cuts_test1.jsonl.gz" in adaptive[0] and "--adaptive-estimator st_ctc" in adaptive[0]
+    assert "--tune-adaptive-on data/fbank/cuts_dev.jsonl.gz" in adaptive[0]
+    assert "--out-dir exp/hent_srt/decode/adaptive-st_ctc " in adaptive[0]
