@@ -7,20 +7,24 @@ e.g. ``greedy-sym20-averaged``; one setting per directory) at
     <exp_root>/<pair>/seed<S>/<model><suffix>/decode/adaptive-<E>/summary-test-TAG.json
                                                        the same, adaptive ST blank penalty with estimator E
     <exp_root>/<pair>/seed<S>/<pretrain><suffix>/decode/summary-test-TAG.json      their stage-3 (ASR-only) model
+    <exp_root>/<pair>/seed<S>/<asr_only><suffix>/decode/summary-test-TAG.json      the ASR-only reference (optional)
 
 with ``suffix`` "_cr" with CR-CTC and "" without (the demo's confs train without it). For each run the ST blank
 penalty is the one with the best dev BLEU (ties: the smaller penalty); the test scores are read at that penalty,
 never chosen on test. Per (pair, model, CR-CTC) row and over the seeds found: test WER (CER for a pair scored on
 characters), the ASR degradation (stage-4 WER minus the WER of the stage-3 model it was initialised from, same
-seed), BLEU, chrF++, length ratio, and the scores split by reordering (:func:`hent_srt.metrics.reordering_scores`:
-BLEU on monotone sentences, on reordered ones (>= 1 crossing link) and on strongly reordered ones (>= 10), chrF++ on
-the first two, RIBES). A second table per pair compares, on test, the adaptive ST blank penalty of each estimator
+seed), with an ASR-only reference (``--asr-only``: stage 4 from the same stage-3 model with the ST task left out,
+egs/mini/conf/asr_only.yaml) the cost of joint training (stage-4 WER minus the reference's, same seed), BLEU,
+chrF++, length ratio, and the scores split by reordering (:func:`hent_srt.metrics.reordering_scores`: BLEU on
+monotone sentences, on reordered ones (>= 1 crossing link) and on strongly reordered ones (>= 10), chrF++ on the
+first two, RIBES). A second table per pair compares, on test, the adaptive ST blank penalty of each estimator
 (:mod:`hent_srt.decode.adaptive`) with the dev-tuned constant penalty scored in the same decode: its BLEU and the
 difference. A cell is ``mean ± s`` with ``s`` the sample standard deviation (n - 1), the mean alone for one seed.
 Missing runs are listed, not guessed.
 
     python -m hent_srt.study --exp-root exp/study/exp --pairs "es-en zh-en" --seeds "1 2 3" \\
-        --models "nt_shared hier1 hier2" --cr "true false" --adaptive "asr_length st_ctc" --out STUDY.md
+        --models "nt_shared hier1 hier2" --cr "true false" --adaptive "asr_length st_ctc" --asr-only asr_only \\
+        --out STUDY.md
 """
 
 from __future__ import annotations
@@ -42,7 +46,10 @@ INTRO = (
     "model, with or without CR-CTC, mean ± sample standard deviation over the training seeds listed (the corpus "
     "is the same for every seed). The ST blank penalty of each run is the best one on dev; test scores are read "
     "at it. 'stage 4 − stage 3' is the ASR degradation of joint training: the test error rate of the ASR + ST "
-    "model minus that of the ASR-only model it was initialised from. The split columns score the test sentences "
+    "model minus that of the ASR-only model it was initialised from; where stage 3 has not converged it mostly "
+    "measures stage 4's further ASR training. '− ASR-only' compares with an ASR-only model trained like stage 4 "
+    "from the same stage-3 model (the same updates, no ST task): the ASR cost of the joint training itself. "
+    "The split columns score the test sentences "
     "by the number of crossing links of their word alignment (monotone: 0; reordered: >= 1; >= 10), with the "
     "number of sentences in brackets; RIBES is over all test sentences."
 )
@@ -59,6 +66,8 @@ class RunScores:
     metric: str
     error_rate: float
     degradation: float
+    joint_cost: float | None
+    """test error rate minus the ASR-only reference's (same seed and CR-CTC setting); None without it"""
     penalty: float
     bleu: float
     chrf: float
@@ -100,8 +109,10 @@ def best_dev_row(dev: dict, source: Path) -> dict:
     return max(rows, key=lambda r: (r["bleu"], -r["blank_penalty"]))
 
 
-def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr: bool) -> RunScores | None:
-    """Scores of one run, or None when one of its three summaries is missing."""
+def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr: bool,
+             asr_only: str = "") -> RunScores | None:
+    """Scores of one run, or None when one of its three summaries is missing; ``asr_only``: the conf name of the
+    ASR-only reference, whose test summary gives ``joint_cost`` when it exists."""
     decode = run_dir(exp_root, pair, seed, model, cr) / "decode"
     paths = (find_summary(decode, "dev"), find_summary(decode, "test"),
              find_summary(run_dir(exp_root, pair, seed, pretrain, cr) / "decode", "test"))
@@ -113,8 +124,10 @@ def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr
     if row is None:
         raise ValueError(f"{paths[1]}: no ST row at blank penalty {chosen:g} (chosen on dev); decode dev and test "
                          "with the same --blank-penalty list")
-    for summary, path in ((test, paths[1]), (pre, paths[2])):
-        if "asr" not in summary:
+    reference_path = find_summary(run_dir(exp_root, pair, seed, asr_only, cr) / "decode", "test") if asr_only else None
+    reference = _load(reference_path) if reference_path else None
+    for summary, path in ((test, paths[1]), (pre, paths[2]), (reference, reference_path)):
+        if summary is not None and "asr" not in summary:
             raise ValueError(f"{path}: no ASR result in this decode summary")
     split, counts = {}, {}
     for subset, values in (row.get("reordering") or {}).items():
@@ -124,7 +137,9 @@ def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr
                 split[f"{subset}.{key}"] = values[key]
     return RunScores(
         seed=seed, metric=test["asr"]["metric"], error_rate=test["asr"]["error_rate"],
-        degradation=test["asr"]["error_rate"] - pre["asr"]["error_rate"], penalty=chosen, bleu=row["bleu"],
+        degradation=test["asr"]["error_rate"] - pre["asr"]["error_rate"],
+        joint_cost=None if reference is None else test["asr"]["error_rate"] - reference["asr"]["error_rate"],
+        penalty=chosen, bleu=row["bleu"],
         chrf=row["chrf"], length_ratio=row["length_ratio"], bleu_signature=row["bleu_signature"], split=split,
         split_counts=counts,
     )
@@ -157,9 +172,9 @@ def mean_std(values: Sequence[float], digits: int = 2, signed: bool = False) -> 
 
 def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], models: Sequence[str],
                  crs: Sequence[bool], pretrain: str = "asr_pretrain", command: str = "",
-                 estimators: Sequence[str] = ()) -> tuple[str, list[str]]:
+                 estimators: Sequence[str] = (), asr_only: str = "") -> tuple[str, list[str]]:
     """(markdown, missing runs) of the study found under ``exp_root``; ``estimators``: the adaptive-penalty
-    estimators whose test decodes are tabled."""
+    estimators whose test decodes are tabled; ``asr_only``: the conf name of the ASR-only reference ("" for none)."""
     lines = ["# egs/mini study", "", INTRO, ""]
     if command:
         lines += ["Command:", "", "```sh", command, "```", ""]
@@ -174,12 +189,15 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
             for cr in crs:
                 runs = []
                 for seed in seeds:
-                    run = read_run(exp_root, pair, seed, model, pretrain, cr)
+                    run = read_run(exp_root, pair, seed, model, pretrain, cr, asr_only)
                     what = f"{pair} {model} {'with' if cr else 'without'} CR-CTC, seed {seed}"
                     if run is None:
                         missing.append(what)
                         continue
                     runs.append(run)
+                    reference = f"{pair} ASR-only reference {asr_only}{CR_SUFFIX if cr else ''}, seed {seed}"
+                    if asr_only and run.joint_cost is None and reference not in missing:
+                        missing.append(reference)
                     for estimator in estimators:
                         scores = read_adaptive(exp_root, pair, seed, model, cr, estimator)
                         if scores is None:
@@ -192,9 +210,11 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                 counts = counts or runs[0].split_counts
                 signatures.update(r.bleu_signature for r in runs)
                 cells = [model, "yes" if cr else "no", " ".join(str(r.seed) for r in runs),
-                         mean_std([r.error_rate for r in runs]), mean_std([r.degradation for r in runs]),
-                         mean_std([r.bleu for r in runs]), mean_std([r.chrf for r in runs]),
-                         mean_std([r.length_ratio for r in runs], 3)]
+                         mean_std([r.error_rate for r in runs]), mean_std([r.degradation for r in runs])]
+                if asr_only:
+                    cells.append(mean_std([r.joint_cost for r in runs], signed=True))
+                cells += [mean_std([r.bleu for r in runs]), mean_std([r.chrf for r in runs]),
+                          mean_std([r.length_ratio for r in runs], 3)]
                 cells += [mean_std([r.split.get(f"{s}.{k}") for r in runs]) for s, k, _ in SPLIT_COLUMNS]
                 cells.append(" ".join(f"{r.penalty:g}" for r in runs))
                 table.append("| " + " | ".join(cells) + " |")
@@ -204,8 +224,9 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
             continue
         split_names = [f"{label} ({counts.get(subset, 0)})" if subset != "all" else label
                        for subset, _, label in SPLIT_COLUMNS]
-        header = ["model", "CR-CTC", "seeds", f"test {metric}", f"{metric} stage 4 − stage 3", "BLEU", "chrF++",
-                  "len. ratio", *split_names, "ST blank penalty (dev)"]
+        header = ["model", "CR-CTC", "seeds", f"test {metric}", f"{metric} stage 4 − stage 3",
+                  *([f"{metric} − ASR-only"] if asr_only else []), "BLEU", "chrF++", "len. ratio", *split_names,
+                  "ST blank penalty (dev)"]
         lines += [f"## {pair}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *table, ""]
         if estimators:
             header = ["model", "CR-CTC", "seeds", "BLEU at the dev-tuned constant"]
@@ -240,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", required=True, help='space-separated stage-4 conf names, e.g. "nt_shared hier1"')
     parser.add_argument("--cr", default="true false", help='"true", "false" or both: with / without CR-CTC')
     parser.add_argument("--pretrain", default="asr_pretrain", help="stage-3 conf name (default asr_pretrain)")
+    parser.add_argument("--asr-only", default="",
+                        help="conf name of the ASR-only stage-4 reference, e.g. asr_only (default: none)")
     parser.add_argument("--adaptive", default="", help='adaptive-penalty estimators to table, e.g. "asr_length st_ctc"')
     parser.add_argument("--out", type=Path, required=True, help="markdown file to write (e.g. STUDY.md)")
     parser.add_argument("--command", default="", help="the study command line, quoted in the file")
@@ -253,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         text, missing = format_study(args.exp_root, args.pairs.split(), seeds, args.models.split(), crs,
-                                     args.pretrain, args.command, args.adaptive.split())
+                                     args.pretrain, args.command, args.adaptive.split(), args.asr_only)
     except ValueError as err:
         print(f"hent_srt.study: {err}", file=sys.stderr)
         return 2

@@ -6,7 +6,9 @@ PATH that only records its arguments, so no stage does real work.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 
 import pytest
 from recipe_standins import run, touch
@@ -148,3 +150,34 @@ def test_the_ldc_recipes_take_the_adaptive_estimators_too(recipes):
     assert "--cuts data/fbank/cuts_test1.jsonl.gz" in adaptive[0] and "--adaptive-estimator st_ctc" in adaptive[0]
     assert "--tune-adaptive-on data/fbank/cuts_dev.jsonl.gz" in adaptive[0]
     assert "--out-dir exp/hent_srt/decode/adaptive-st_ctc " in adaptive[0]
+
+
+def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_it(recipes):
+    # a stand-in hent-srt written in Python, so that study.sh finds this interpreter for its table (hent_srt.study)
+    stub = recipes / "bin" / "hent-srt"
+    stub.write_text(f"#!{sys.executable}\nimport os, sys\n"
+                    "with open(os.environ['HENT_SRT_CALLS'], 'a') as f:\n"
+                    "    f.write('hent-srt ' + ' '.join(sys.argv[1:]) + '\\n')\n")
+    work = f"{MINI}/exp/study"
+    data = f"{work}/data/es-en"
+    exp = f"{work}/exp/es-en/seed1"
+    touch(recipes, *(f"{data}/manifests/es-en_cuts_{s}.jsonl.gz" for s in ("train", "dev", "test")),
+          *(f"{data}/fbank/cuts_{s}.jsonl.gz" for s in ("train", "dev", "test", "musan")),
+          *(f"{data}/bpe_{side}/{f}" for side in ("src", "tgt") for f in ("bpe.model", "tokens.txt")),
+          f"{data}/noise/x", f"{exp}/asr_pretrain/epoch-2.pt", f"{exp}/asr_pretrain/best-valid-loss.pt",
+          f"{exp}/hier1/epoch-3.pt", f"{exp}/asr_only/epoch-3.pt")
+    calls = recipes / "calls.txt"
+    env = dict(os.environ, PATH=f"{recipes / 'bin'}:{os.environ['PATH']}", HENT_SRT_CALLS=str(calls))
+    done = subprocess.run(["bash", str(recipes / MINI / "study.sh"), "--pairs", "es-en", "--seeds", "1", "--cr",
+                           "false", "--models", "hier1", "--adaptive", "", "--out", str(recipes / "STUDY.md")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    trains = [c for c in calls.read_text().splitlines() if c.startswith("hent-srt train")]
+    assert [c.split("--config ")[1].split()[0] for c in trains] == [
+        "conf/asr_pretrain.yaml", "conf/hier1.yaml", "conf/asr_only.yaml"]
+    assert "--init-from exp/study/exp/es-en/seed1/asr_pretrain/best-valid-loss.pt" in trains[2]
+    assert "--set train.seed=1" in trains[2] and "--exp-dir exp/study/exp/es-en/seed1/asr_only" in trains[2]
+    decodes = [c for c in calls.read_text().splitlines() if c.startswith("hent-srt decode")]
+    assert sum("/asr_only/averaged.pt" in c for c in decodes) == 2  # dev and test
+    # the stand-ins decode nothing, so the table (written by the real hent_srt.study) lists the run as missing
+    assert "es-en hier1 without CR-CTC, seed 1." in (recipes / "STUDY.md").read_text() and "wrote" in done.stdout

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 from lhotse import MonoCut
 
+from hent_srt.config import config_to_dict, load_config
 from hent_srt.data.schema import make_supervision
 from hent_srt.decode.decode import Hypotheses, score_and_write
 from hent_srt.decode.setting import DecodeSetting
 from hent_srt.study import find_summary, format_study, main, mean_std, run_dir
+
+REPO_CONF = Path(__file__).resolve().parents[1] / "egs" / "mini" / "conf"
 
 SIG = "nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:2.6.0"
 TAG = "greedy-sym20-averaged"  # the setting of egs/mini's stage-5 decode, as it names its files
@@ -153,3 +157,31 @@ def test_the_adaptive_table_gives_each_estimator_against_the_constant_of_its_dec
     _, missing = format_study(tmp_path, ["ar-en"], [1, 2], ["hier1"], [False], estimators=["oracle"])
     assert missing == ["ar-en hier1 without CR-CTC, seed 1, adaptive oracle",
                        "ar-en hier1 without CR-CTC, seed 2, adaptive oracle"]
+
+
+def test_the_asr_only_reference_gives_the_cost_of_joint_training_per_seed(tmp_path):
+    # stage-3 CER 80 (far from converged), stage 4: joint 10 / 12, ASR-only reference 8 / 11
+    for seed, joint, reference in ((1, 10.0, 8.0), (2, 12.0, 11.0)):
+        _write(tmp_path, "zh-en", seed, "hier1", False, "dev", _summary(9.0, {1.0: 12.0}))
+        _write(tmp_path, "zh-en", seed, "hier1", False, "test", _summary(joint, {1.0: 20.0}, "CER"))
+        _write(tmp_path, "zh-en", seed, "asr_pretrain", False, "test", _summary(80.0, None, "CER"))
+        if seed == 1:
+            _write(tmp_path, "zh-en", seed, "asr_only", False, "test", _summary(reference, None, "CER"))
+    text, missing = format_study(tmp_path, ["zh-en"], [1, 2], ["hier1"], [False], asr_only="asr_only")
+    header, row = _table(text, "zh-en")
+    assert header[3:7] == ["test CER", "CER stage 4 − stage 3", "CER − ASR-only", "BLEU"]
+    assert row[4] == f"-69.00 ± {statistics.stdev([-70.0, -68.0]):.2f}" and row[5] == "+2.00"  # seed 1 only
+    assert missing == ["zh-en ASR-only reference asr_only, seed 2"]
+    _write(tmp_path, "zh-en", 2, "asr_only", False, "test", _summary(11.0, None, "CER"))
+    text, missing = format_study(tmp_path, ["zh-en"], [1, 2], ["hier1"], [False], asr_only="asr_only")
+    assert _table(text, "zh-en")[1][5] == f"+1.50 ± {statistics.stdev([2.0, 1.0]):.2f}" and missing == []
+    # without --asr-only the table has no such column
+    assert "ASR-only" not in _table(format_study(tmp_path, ["zh-en"], [1, 2], ["hier1"], [False])[0], "zh-en")[0]
+
+
+@pytest.mark.parametrize("name, joint", [("asr_only", "hent_srt"), ("asr_only_cr", "hent_srt_cr")])
+def test_the_asr_only_confs_are_their_stage4_twins_without_the_st_task(name, joint):
+    reference = config_to_dict(load_config(REPO_CONF / f"{name}.yaml"))
+    twin = config_to_dict(load_config(REPO_CONF / f"{joint}.yaml"))
+    assert reference["model"].pop("tasks") == ["asr"] and twin["model"].pop("tasks") == ["asr", "st"]
+    assert reference == twin  # the same losses, data, schedule and model otherwise

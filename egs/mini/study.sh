@@ -8,7 +8,9 @@
 # Per pair, stages 0-2 of run.sh once (the corpus of --corpus-seed, shared by every run); per seed and CR-CTC
 # setting, run.sh stages 3-5 (stage-3 model, the stage-4 models initialised from it, decoded on dev and test with
 # the --blank-penalties sweep, then the test set with the adaptive ST blank penalty tuned on dev, once per estimator
-# of --adaptive) and stage 5 for the stage-3 model (the ASR degradation needs its WER). A run whose decode
+# of --adaptive) and stage 5 for the stage-3 model (the ASR degradation needs its WER); with --asr-only (default
+# asr_only, "" for none) also the ASR-only reference, stages 4-5 of conf/asr_only.yaml (conf/asr_only_cr.yaml): stage 4
+# from the same stage-3 model without the ST task, whose WER the joint models' is compared with. A run whose decode
 # summaries all exist is skipped; an interrupted one resumes (run.sh's stages resume from checkpoints).
 #
 #   bash study.sh                                        # the full study (hours on CPU)
@@ -27,6 +29,7 @@ num_test=200
 num_jobs=2
 blank_penalties=0,0.5,1,1.5,2,2.5,3
 adaptive="asr_length st_ctc"
+asr_only=asr_only
 train_args=
 work_dir=exp/study
 out=STUDY.md
@@ -49,10 +52,13 @@ for pair in $pairs; do
       exp=$work_dir/exp/$pair/seed$seed
       pretrain=asr_pretrain$suffix
       finetune=; for m in $models; do finetune="$finetune $m$suffix"; done
+      reference=; [ -z "$asr_only" ] || reference=$asr_only$suffix
       done_runs=0 all_runs=0
-      for m in $pretrain $finetune; do
+      for m in $pretrain $reference $finetune; do
         decodes=("$exp/$m/decode")
-        if [ "$m" != "$pretrain" ]; then for e in $adaptive; do decodes+=("$exp/$m/decode/adaptive-$e"); done; fi
+        if [ "$m" != "$pretrain" ] && [ "$m" != "$reference" ]; then
+          for e in $adaptive; do decodes+=("$exp/$m/decode/adaptive-$e"); done
+        fi
         for d in "${decodes[@]}"; do
           all_runs=$((all_runs + 1))
           if compgen -G "$d/summary-test-*.json" > /dev/null; then done_runs=$((done_runs + 1)); fi
@@ -64,6 +70,7 @@ for pair in $pairs; do
            --pretrain-model "$pretrain" --train-args "--set train.seed=$seed $train_args")
       "${run[@]}" --stage 3 --stop-stage 5 --finetune-models "${finetune# }" --adaptive-estimators "$adaptive"
       "${run[@]}" --stage 5 --stop-stage 5 --finetune-models "$pretrain"
+      if [ -n "$reference" ]; then "${run[@]}" --stage 4 --stop-stage 5 --finetune-models "$reference"; fi
     done
   done
 done
@@ -71,4 +78,4 @@ done
 # the interpreter of the hent-srt on PATH (the one run.sh used)
 python=$(head -1 "$(command -v hent-srt)" | sed 's/^#!//')
 "$python" -m hent_srt.study --exp-root "$work_dir/exp" --pairs "$pairs" --seeds "$seeds" --models "$models" --cr "$cr" \
-  --adaptive "$adaptive" --out "$out" --command "$command_line"
+  --adaptive "$adaptive" --asr-only "$asr_only" --out "$out" --command "$command_line"
