@@ -211,8 +211,12 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                 signatures.update(r.bleu_signature for r in runs)
                 cells = [model, "yes" if cr else "no", " ".join(str(r.seed) for r in runs),
                          mean_std([r.error_rate for r in runs]), mean_std([r.degradation for r in runs])]
-                if asr_only:
-                    cells.append(mean_std([r.joint_cost for r in runs], signed=True))
+                if asr_only:  # over the seeds that have a reference, named when some lack one
+                    costed = [r for r in runs if r.joint_cost is not None]
+                    cell = mean_std([r.joint_cost for r in costed], signed=True)
+                    if costed and len(costed) < len(runs):
+                        cell += f" (seed {' '.join(str(r.seed) for r in costed)})"
+                    cells.append(cell)
                 cells += [mean_std([r.bleu for r in runs]), mean_std([r.chrf for r in runs]),
                           mean_std([r.length_ratio for r in runs], 3)]
                 cells += [mean_std([r.split.get(f"{s}.{k}") for r in runs]) for s, k, _ in SPLIT_COLUMNS]

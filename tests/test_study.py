@@ -170,7 +170,7 @@ def test_the_asr_only_reference_gives_the_cost_of_joint_training_per_seed(tmp_pa
     text, missing = format_study(tmp_path, ["zh-en"], [1, 2], ["hier1"], [False], asr_only="asr_only")
     header, row = _table(text, "zh-en")
     assert header[3:7] == ["test CER", "CER stage 4 − stage 3", "CER − ASR-only", "BLEU"]
-    assert row[4] == f"-69.00 ± {statistics.stdev([-70.0, -68.0]):.2f}" and row[5] == "+2.00"  # seed 1 only
+    assert row[4] == f"-69.00 ± {statistics.stdev([-70.0, -68.0]):.2f}" and row[5] == "+2.00 (seed 1)"
     assert missing == ["zh-en ASR-only reference asr_only, seed 2"]
     _write(tmp_path, "zh-en", 2, "asr_only", False, "test", _summary(11.0, None, "CER"))
     text, missing = format_study(tmp_path, ["zh-en"], [1, 2], ["hier1"], [False], asr_only="asr_only")
