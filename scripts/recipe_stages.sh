@@ -12,7 +12,8 @@
 #   decode_method beam blank_penalties epoch avg   (epoch 0: the last epoch; avg 0: epoch - 1)
 #   adaptive_estimators        stage 5 also decodes each test split other than dev_split with the adaptive ST blank
 #                              penalty, tuned on dev_split, once per estimator ("asr_length st_ctc"), into
-#                              EXP/MODEL/decode/adaptive-ESTIMATOR/ (offline decoding only) [none]
+#                              EXP/MODEL/decode/adaptive-ESTIMATOR/ (offline decoding only; test_splits must hold a
+#                              split other than dev_split) [none]
 #   results_label              RESULTS.md section names: "MODEL (LABEL, SPLIT)" [the recipe directory's name]
 #   src_normalizer tgt_normalizer unit             scoring conventions (see `hent-srt score --help`);
 #                              a test split may override them: src_normalizer_SPLIT, tgt_normalizer_SPLIT, unit_SPLIT
@@ -65,6 +66,11 @@ for estimator in ${adaptive_estimators:-}; do
 done
 if [ -n "${test_splits+set}" ] && [ -z "${test_splits// /}" ]; then
   die "--test-splits is empty: give the splits that stage 5 decodes, e.g. --test-splits test"
+fi
+held_out_splits=$(for split in ${test_splits:-}; do [ "$split" = "$dev_split" ] || echo "$split"; done)
+if [ -n "$(echo ${adaptive_estimators:-})" ] && [ -z "$held_out_splits" ]; then
+  die "--adaptive-estimators decodes the test splits other than $dev_split (the adaptive penalty is tuned on it)," \
+    "and --test-splits '${test_splits:-}' has none: add a held-out split or leave --adaptive-estimators empty"
 fi
 require_conf() {  # require_conf STAGE NAME...: stage STAGE trains conf/NAME.yaml of each NAME
   local stage_=$1 name; shift

@@ -150,6 +150,14 @@ def test_the_ldc_recipes_take_the_adaptive_estimators_too(recipes):
     assert "--cuts data/fbank/cuts_test1.jsonl.gz" in adaptive[0] and "--adaptive-estimator st_ctc" in adaptive[0]
     assert "--tune-adaptive-on data/fbank/cuts_dev.jsonl.gz" in adaptive[0]
     assert "--out-dir exp/hent_srt/decode/adaptive-st_ctc " in adaptive[0]
+    # decoding only dev, the split the penalty is tuned on (as egs/hkust does), is refused before any stage
+    code, err, calls = run(recipes, "iwslt22_ta", "--stage", "5", "--stop-stage", "5", "--epoch", "2", "--avg", "1",
+                           "--test-splits", "dev", "--adaptive-estimators", "asr_length")
+    assert code == 2 and calls == []
+    assert "--test-splits 'dev' has none: add a held-out split or leave --adaptive-estimators empty" in err
+    code, err, calls = run(recipes, "iwslt22_ta", "--stage", "5", "--stop-stage", "5", "--epoch", "2", "--avg", "1",
+                           "--test-splits", "dev", "--adaptive-estimators", " ")
+    assert code == 0, err
 
 
 def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_it(recipes):
