@@ -189,3 +189,21 @@ def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_i
     assert sum("/asr_only/averaged.pt" in c for c in decodes) == 2  # dev and test
     # the stand-ins decode nothing, so the table (written by the real hent_srt.study) lists the run as missing
     assert "es-en hier1 without CR-CTC, seed 1." in (recipes / "STUDY.md").read_text() and "wrote" in done.stdout
+
+    # a second call runs only the models without decode summaries: here the reference, then nothing at all
+    def study_calls() -> tuple[str, list[str]]:
+        calls.unlink()
+        again = subprocess.run(["bash", str(recipes / MINI / "study.sh"), "--pairs", "es-en", "--seeds", "1", "--cr",
+                                "false", "--models", "hier1", "--adaptive", "", "--out", str(recipes / "STUDY.md")],
+                               capture_output=True, text=True, env=env, timeout=120)
+        assert again.returncode == 0, again.stderr
+        return again.stdout, [c for c in calls.read_text().splitlines()
+                              if c.startswith(("hent-srt train", "hent-srt decode", "hent-srt average"))]
+
+    touch(recipes, f"{exp}/asr_pretrain/decode/summary-test-x.json", f"{exp}/hier1/decode/summary-test-x.json")
+    _, rerun = study_calls()
+    assert rerun and all("/seed1/asr_only" in c for c in rerun), rerun
+    assert sum(c.startswith("hent-srt train") for c in rerun) == 1
+    touch(recipes, f"{exp}/asr_only/decode/summary-test-x.json")
+    out, rerun = study_calls()
+    assert rerun == [] and "es-en seed 1 CR-CTC false: decoded already, skipped" in out

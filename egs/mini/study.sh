@@ -10,8 +10,10 @@
 # the --blank-penalties sweep, then the test set with the adaptive ST blank penalty tuned on dev, once per estimator
 # of --adaptive) and stage 5 for the stage-3 model (the ASR degradation needs its WER); with --asr-only (default
 # asr_only, "" for none) also the ASR-only reference, stages 4-5 of conf/asr_only.yaml (conf/asr_only_cr.yaml): stage 4
-# from the same stage-3 model without the ST task, whose WER the joint models' is compared with. A run whose decode
-# summaries all exist is skipped; an interrupted one resumes (run.sh's stages resume from checkpoints).
+# from the same stage-3 model without the ST task, whose WER the joint models' is compared with. A model whose decode
+# summaries all exist is skipped (neither trained nor decoded again; delete its decode/ to redo it), so a later call
+# with more models or seeds runs only what is missing; an interrupted run resumes (run.sh's stages resume from
+# checkpoints).
 #
 #   bash study.sh                                        # the full study (hours on CPU)
 #   bash study.sh --pairs zh-en --seeds "1 2 3" --models "nt_shared hier1" --cr true
@@ -40,6 +42,11 @@ for c in $cr; do
   if [ "$c" != true ] && [ "$c" != false ]; then echo "$0: --cr takes true and/or false, got '$c'" >&2; exit 2; fi
 done
 log() { echo "$(date '+%H:%M:%S') [study] $*"; }
+decoded() {  # decoded DIR ESTIMATOR...: DIR/decode, and DIR/decode/adaptive-ESTIMATOR of each, hold a test summary
+  local dir=$1 estimator; shift
+  compgen -G "$dir/decode/summary-test-*.json" > /dev/null || return 1
+  for estimator in "$@"; do compgen -G "$dir/decode/adaptive-$estimator/summary-test-*.json" > /dev/null || return 1; done
+}
 common=(--work-dir "$work_dir" --num-train "$num_train" --num-dev "$num_dev" --num-test "$num_test"
         --seed "$corpus_seed" --num-jobs "$num_jobs" --blank-penalties "$blank_penalties" --test-splits "dev test")
 
@@ -53,24 +60,21 @@ for pair in $pairs; do
       pretrain=asr_pretrain$suffix
       finetune=; for m in $models; do finetune="$finetune $m$suffix"; done
       reference=; [ -z "$asr_only" ] || reference=$asr_only$suffix
-      done_runs=0 all_runs=0
-      for m in $pretrain $reference $finetune; do
-        decodes=("$exp/$m/decode")
-        if [ "$m" != "$pretrain" ] && [ "$m" != "$reference" ]; then
-          for e in $adaptive; do decodes+=("$exp/$m/decode/adaptive-$e"); done
-        fi
-        for d in "${decodes[@]}"; do
-          all_runs=$((all_runs + 1))
-          if compgen -G "$d/summary-test-*.json" > /dev/null; then done_runs=$((done_runs + 1)); fi
-        done
-      done
-      if [ "$done_runs" -eq "$all_runs" ]; then log "$pair seed $seed CR-CTC $c: decoded already, skipped"; continue; fi
-      log "$pair seed $seed CR-CTC $c: $pretrain ->$finetune"
+      todo=; for m in $finetune; do decoded "$exp/$m" $adaptive || todo="$todo $m"; done
+      pretrain_todo=; decoded "$exp/$pretrain" || pretrain_todo=$pretrain
+      reference_todo=; [ -z "$reference" ] || decoded "$exp/$reference" || reference_todo=$reference
+      if [ -z "$todo$pretrain_todo$reference_todo" ]; then
+        log "$pair seed $seed CR-CTC $c: decoded already, skipped"; continue
+      fi
+      log "$pair seed $seed CR-CTC $c: to train and/or decode: $pretrain_todo$todo $reference_todo"
       run=(bash run.sh --pair "$pair" "${common[@]}" --exp-dir "$exp" --results "$exp/RESULTS.md"
            --pretrain-model "$pretrain" --train-args "--set train.seed=$seed $train_args")
-      "${run[@]}" --stage 3 --stop-stage 5 --finetune-models "${finetune# }" --adaptive-estimators "$adaptive"
-      "${run[@]}" --stage 5 --stop-stage 5 --finetune-models "$pretrain"
-      if [ -n "$reference" ]; then "${run[@]}" --stage 4 --stop-stage 5 --finetune-models "$reference"; fi
+      if [ -n "$pretrain_todo" ]; then "${run[@]}" --stage 3 --stop-stage 3; fi
+      if [ -n "$todo" ]; then
+        "${run[@]}" --stage 4 --stop-stage 5 --finetune-models "${todo# }" --adaptive-estimators "$adaptive"
+      fi
+      if [ -n "$pretrain_todo" ]; then "${run[@]}" --stage 5 --stop-stage 5 --finetune-models "$pretrain"; fi
+      if [ -n "$reference_todo" ]; then "${run[@]}" --stage 4 --stop-stage 5 --finetune-models "$reference"; fi
     done
   done
 done
