@@ -18,6 +18,7 @@ finetune_models=hent_srt
 decode_method=modified_beam_search
 beam=20
 blank_penalties=1.0  # ST blank penalty; a comma list sweeps it
+blank_penalty_asr=   # ASR blank penalty of stage 5 (empty: the conf's decode.blank_penalty_asr, 0)
 adaptive_estimators=  # stage 5: also decode the test splits with the adaptive ST blank penalty, e.g. "asr_length st_ctc"
 export_streaming=false  # stage 6: also export model-streaming.pt (needs a causal conf, e.g. recipes/hent_srt_streaming.yaml)
 verify_num=20        # stage 6: test utterances on which every export must reproduce PyTorch's greedy hypotheses

@@ -10,6 +10,7 @@
 #   finetune_models            conf names trained in stage 4 from the stage-3 model [hent_srt]
 #   decode_streaming           stage 5 decodes chunk by chunk (causal confs; greedy, with latency) [false]
 #   decode_method beam blank_penalties epoch avg   (epoch 0: the last epoch; avg 0: epoch - 1)
+#   blank_penalty_asr          ASR blank penalty of stage 5's decodes (empty: the conf's decode.blank_penalty_asr) []
 #   adaptive_estimators        stage 5 also decodes each test split other than dev_split with the adaptive ST blank
 #                              penalty, tuned on dev_split, once per estimator ("asr_length st_ctc"), into
 #                              EXP/MODEL/decode/adaptive-ESTIMATOR/ (offline decoding only; test_splits must hold a
@@ -64,6 +65,9 @@ for estimator in ${adaptive_estimators:-}; do
     *) die "--adaptive-estimators takes asr_length and/or st_ctc, got '$estimator'" ;;
   esac
 done
+if [ -n "${blank_penalty_asr:-}" ] && ! [[ "$blank_penalty_asr" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then
+  die "--blank-penalty-asr takes a number, e.g. 1.0, got '$blank_penalty_asr'"
+fi
 if [ -n "${test_splits+set}" ] && [ -z "${test_splits// /}" ]; then
   die "--test-splits is empty: give the splits that stage 5 decodes, e.g. --test-splits test"
 fi
@@ -229,6 +233,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     fi
     search=(--method "$decode_method" --beam "${beam:-4}")
     if [ "${decode_streaming:-false}" = true ]; then search=(--streaming); fi
+    if [ -n "${blank_penalty_asr:-}" ]; then search+=(--blank-penalty-asr "$blank_penalty_asr"); fi
     for split in $test_splits; do
       require_input 5 1 "$data/fbank/cuts_${split}.jsonl.gz"
       src_norm_var=src_normalizer_$split tgt_norm_var=tgt_normalizer_$split unit_var=unit_$split

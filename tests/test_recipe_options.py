@@ -137,6 +137,20 @@ def test_stage5_decodes_the_test_splits_with_each_adaptive_estimator_tuned_on_de
     assert code == 2 and "st_ctc decodes offline" in err and calls == []
 
 
+def test_stage5_passes_the_asr_blank_penalty_to_every_decode(recipes):
+    touch(recipes, *(f"{recipes}/{MINI_EXP}/hent_srt/epoch-{e}.pt" for e in (1, 2)),
+          *(f"{recipes}/{MINI_DATA}/fbank/cuts_{s}.jsonl.gz" for s in ("dev", "test")))
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--blank-penalty-asr", "1.5",
+                           "--adaptive-estimators", "asr_length")
+    assert code == 0, err
+    decodes = [c for c in calls if c.startswith("hent-srt decode")]
+    assert len(decodes) == 2 and all("--blank-penalty-asr 1.5 " in c for c in decodes)
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5")
+    assert code == 0 and calls and not any("--blank-penalty-asr" in c for c in calls)  # the conf's value
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--blank-penalty-asr", "high")
+    assert code == 2 and "--blank-penalty-asr takes a number, e.g. 1.0, got 'high'" in err and calls == []
+
+
 def test_the_ldc_recipes_take_the_adaptive_estimators_too(recipes):
     # iwslt22_ta decodes dev and test1; the adaptive penalty is tuned on dev, so only test1 gets the adaptive decode
     touch(recipes, *(f"{recipes}/egs/iwslt22_ta/{p}" for p in ("exp/hent_srt/epoch-1.pt", "exp/hent_srt/epoch-2.pt",

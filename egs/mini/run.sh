@@ -14,7 +14,8 @@
 # stage-4 models; `--stage 5 --stop-stage 5 --finetune-models asr_pretrain` decodes the stage-3 model), --exp-dir
 # and --results other places for the experiments and RESULTS.md, --test-splits the splits stage 5 decodes
 # (egs/mini/study.sh uses these); --adaptive-estimators "asr_length st_ctc" also decodes the test splits with the
-# adaptive ST blank penalty (tuned on dev) for each estimator.
+# adaptive ST blank penalty (tuned on dev) for each estimator; --blank-penalty-asr P decodes the ASR head with
+# blank penalty P (default: the conf's, 0).
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0
@@ -32,6 +33,7 @@ streaming=false
 musan=true
 verify_num=20
 blank_penalties=0,0.5,1,1.5,2
+blank_penalty_asr=
 work_dir=.
 train_args=
 pretrain_model=
