@@ -190,34 +190,33 @@ def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_i
           f"{exp}/hier1/epoch-3.pt", f"{exp}/asr_only/epoch-3.pt")
     calls = recipes / "calls.txt"
     env = dict(os.environ, PATH=f"{recipes / 'bin'}:{os.environ['PATH']}", HENT_SRT_CALLS=str(calls))
-    done = subprocess.run(["bash", str(recipes / MINI / "study.sh"), "--pairs", "es-en", "--seeds", "1", "--cr",
-                           "false", "--models", "hier1", "--adaptive", "", "--out", str(recipes / "STUDY.md")],
-                          capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    trains = [c for c in calls.read_text().splitlines() if c.startswith("hent-srt train")]
+
+    def study() -> tuple[str, list[str]]:
+        """(stdout, the recorded train / average / decode calls) of one study.sh call."""
+        calls.unlink(missing_ok=True)
+        done = subprocess.run(["bash", str(recipes / MINI / "study.sh"), "--pairs", "es-en", "--seeds", "1", "--cr",
+                               "false", "--models", "hier1", "--adaptive", "", "--out", str(recipes / "STUDY.md")],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout, [c for c in calls.read_text().splitlines()
+                             if c.startswith(("hent-srt train", "hent-srt decode", "hent-srt average"))]
+
+    out, recorded = study()
+    trains = [c for c in recorded if c.startswith("hent-srt train")]
     assert [c.split("--config ")[1].split()[0] for c in trains] == [
         "conf/asr_pretrain.yaml", "conf/hier1.yaml", "conf/asr_only.yaml"]
     assert "--init-from exp/study/exp/es-en/seed1/asr_pretrain/best-valid-loss.pt" in trains[2]
     assert "--set train.seed=1" in trains[2] and "--exp-dir exp/study/exp/es-en/seed1/asr_only" in trains[2]
-    decodes = [c for c in calls.read_text().splitlines() if c.startswith("hent-srt decode")]
+    decodes = [c for c in recorded if c.startswith("hent-srt decode")]
     assert sum("/asr_only/averaged.pt" in c for c in decodes) == 2  # dev and test
     # the stand-ins decode nothing, so the table (written by the real hent_srt.study) lists the run as missing
-    assert "es-en hier1 without CR-CTC, seed 1." in (recipes / "STUDY.md").read_text() and "wrote" in done.stdout
+    assert "es-en hier1 without CR-CTC, seed 1." in (recipes / "STUDY.md").read_text() and "wrote" in out
 
     # a second call runs only the models without decode summaries: here the reference, then nothing at all
-    def study_calls() -> tuple[str, list[str]]:
-        calls.unlink()
-        again = subprocess.run(["bash", str(recipes / MINI / "study.sh"), "--pairs", "es-en", "--seeds", "1", "--cr",
-                                "false", "--models", "hier1", "--adaptive", "", "--out", str(recipes / "STUDY.md")],
-                               capture_output=True, text=True, env=env, timeout=120)
-        assert again.returncode == 0, again.stderr
-        return again.stdout, [c for c in calls.read_text().splitlines()
-                              if c.startswith(("hent-srt train", "hent-srt decode", "hent-srt average"))]
-
     touch(recipes, f"{exp}/asr_pretrain/decode/summary-test-x.json", f"{exp}/hier1/decode/summary-test-x.json")
-    _, rerun = study_calls()
+    _, rerun = study()
     assert rerun and all("/seed1/asr_only" in c for c in rerun), rerun
     assert sum(c.startswith("hent-srt train") for c in rerun) == 1
     touch(recipes, f"{exp}/asr_only/decode/summary-test-x.json")
-    out, rerun = study_calls()
+    out, rerun = study()
     assert rerun == [] and "es-en seed 1 CR-CTC false: decoded already, skipped" in out
