@@ -32,6 +32,12 @@ it the file is read. Each test set then also gets ``hyps-st-<set>-TAG-bpadaptive
 its length estimate and translation length) and the summary's ``st_adaptive`` entry: the scores, the chosen
 penalties' mean and histogram, and the dev-best constant penalty's scores on the same test set.
 
+``--tune-blank-penalty-asr-on CUTS_DEV`` chooses the ASR blank penalty first: the grid of
+``--blank-penalty-asr-grid`` (default 0,0.5,...,3) decoded on the dev set by the ASR head alone, the penalty with
+the lowest dev error rate taken (:mod:`hent_srt.decode.asr_penalty`), written to
+``EXP_DIR/asr-blank-penalty-TAG.json`` and to each summary's ``asr.blank_penalty_tuning``; the test sets (and the
+adaptive penalty's tuning) are then decoded at it, so their files carry ``asrbp<P>`` in the tag.
+
 ``--results-file`` writes one RESULTS.md section per model and setting (heading ``<results-name> — <setting>``):
 decoding again with the same setting replaces its section, another setting adds one.
 
@@ -86,6 +92,7 @@ from hent_srt.decode.adaptive import (
     tune,
     write_params,
 )
+from hent_srt.decode.asr_penalty import DEFAULT_ASR_GRID, AsrPenaltyChoice, choice_file_name, write_choice
 from hent_srt.decode.latency import summarize_latency, utterance_latency
 from hent_srt.decode.results import format_section, section_heading, write_section
 from hent_srt.decode.runtimes import SEARCH_METHODS, ModelRuntime, search_heads
@@ -112,9 +119,11 @@ class Hypotheses:
     """Decoded text of one test set: ``asr[cut_id]`` and ``st[penalty][cut_id]``; audio and compute seconds.
 
     Streaming decoding also fills ``st_delays[penalty][cut_id]`` (emission time of each ST token, seconds) and
-    ``source_seconds[cut_id]``; ``st_ctc[cut_id]`` is the ST head's best-path CTC text when it was asked for."""
+    ``source_seconds[cut_id]``; ``st_ctc[cut_id]`` is the ST head's best-path CTC text when it was asked for;
+    ``asr_sweep[penalty][cut_id]`` the ASR text at each penalty of an ASR blank-penalty sweep."""
 
     asr: dict[str, str] = field(default_factory=dict)
+    asr_sweep: dict[float, dict[str, str]] = field(default_factory=dict)
     st: dict[float, dict[str, str]] = field(default_factory=dict)
     st_ctc: dict[str, str] = field(default_factory=dict)
     audio_seconds: float = 0.0
@@ -137,20 +146,23 @@ def decode_cuts(
     max_duration: float = 100.0,
     on_the_fly: bool = False,
     st_ctc: bool = False,
+    asr_sweep: tuple[float, ...] = (),
 ) -> Hypotheses:
     """Decode ``cuts`` with every task head of ``model`` (in eval mode); see the module docstring. ``st_ctc``: also
-    the best-path output of the ST head's CTC layer, from the same encoder pass (ValueError without one)."""
+    the best-path output of the ST head's CTC layer, from the same encoder pass (ValueError without one);
+    ``asr_sweep``: also the ASR head at each of these blank penalties (``Hypotheses.asr_sweep``), from the same
+    pass; ``tgt_tok`` None decodes the ASR head only."""
     if method not in SEARCH_METHODS:
         raise ValueError(f"method must be one of {SEARCH_METHODS}, got {method!r}")
     runtime = ModelRuntime(model)
     device = next(model.parameters()).device
-    penalties = {"asr": (blank_penalty_asr,)}
+    penalties = {"asr": tuple(dict.fromkeys((blank_penalty_asr, *asr_sweep)))}
     if tgt_tok is not None:
         penalties["st"] = tuple(blank_penalties_st)
     penalties = {t: p for t, p in penalties.items() if t in runtime.tasks}
     loader = make_dataloader(cuts, src_tok, tgt_tok, max_duration=max_duration, shuffle=False,
                              on_the_fly=on_the_fly)
-    out = Hypotheses(st={p: {} for p in blank_penalties_st})
+    out = Hypotheses(st={p: {} for p in blank_penalties_st}, asr_sweep={p: {} for p in asr_sweep})
     start = time.perf_counter()
     for batch in loader:
         batch = batch.to(device)
@@ -163,6 +175,8 @@ def decode_cuts(
                             encoded)
         if "asr" in hyps:
             out.asr.update(zip(batch.cut_ids, src_tok.decode(hyps["asr"][blank_penalty_asr])))
+            for penalty in asr_sweep:
+                out.asr_sweep[penalty].update(zip(batch.cut_ids, src_tok.decode(hyps["asr"][penalty])))
         for penalty, ids in hyps.get("st", {}).items():
             out.st[penalty].update(zip(batch.cut_ids, tgt_tok.decode(ids)))
     out.compute_seconds = time.perf_counter() - start
@@ -256,10 +270,12 @@ def score_and_write(
     unit: str = "word",
     setting: DecodeSetting | None = None,
     adaptive: AdaptivePenalty | None = None,
+    asr_choice: AsrPenaltyChoice | None = None,
 ) -> dict:
     """Write the files of the module docstring (names carrying ``setting.tag()`` when given); return the summary.
 
-    With ``adaptive`` (its grid decoded in ``hyps.st``) the summary also holds ``st_adaptive``."""
+    With ``adaptive`` (its grid decoded in ``hyps.st``) the summary also holds ``st_adaptive``; with
+    ``asr_choice`` (the ASR blank penalty tuned on dev) ``asr.blank_penalty_tuning``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     src_norm, tgt_norm = get_normalizer(src_normalizer), get_normalizer(tgt_normalizer)
     by_id = {c.id: c for c in cuts}
@@ -281,6 +297,8 @@ def score_and_write(
         write_text_atomic(out_dir / f"errs-asr-{key}.txt", format_error_details(result))
         summary["asr"] = {"metric": "WER" if unit == "word" else "CER", "error_rate": result.rate,
                           "summary": result.summary()}
+        if asr_choice is not None:
+            summary["asr"]["blank_penalty_tuning"] = asr_choice.as_dict()
     st_rows = []
     normalized_st = {}
     decoded = {p: h for p, h in sorted(hyps.st.items()) if h}
@@ -626,6 +644,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "tuned file")
     parser.add_argument("--adaptive-params", type=Path, default=None, metavar="FILE",
                         help="tuned adaptive-penalty parameters (default: EXP_DIR/adaptive-blank-penalty-TAG.json)")
+    parser.add_argument("--tune-blank-penalty-asr-on", type=Path, default=None, metavar="CUTS_DEV",
+                        help="choose the ASR blank penalty with the lowest error rate on this dev manifest (over "
+                             "--blank-penalty-asr-grid), write it to EXP_DIR/asr-blank-penalty-TAG.json and "
+                             "decode the test sets with it; replaces --blank-penalty-asr")
+    parser.add_argument("--blank-penalty-asr-grid", type=parse_penalties, default=None,
+                        help="ASR blank penalties tried with --tune-blank-penalty-asr-on (default "
+                             f"{','.join(f'{p:g}' for p in DEFAULT_ASR_GRID)})")
     parser.add_argument("--src-normalizer", default="none", choices=sorted(NORMALIZERS))
     parser.add_argument("--tgt-normalizer", default="none", choices=sorted(NORMALIZERS))
     parser.add_argument("--unit", default="word", choices=["word", "char"], help="char: CER (Mandarin)")
@@ -725,6 +750,36 @@ def tune_adaptive(exp: Experiment, dev_path: Path, options: SearchOptions, setti
                    tgt_normalizer=args.tgt_normalizer)
 
 
+def tune_asr_penalty(exp: Experiment, dev_path: Path, options: SearchOptions,
+                     args: argparse.Namespace) -> AsrPenaltyChoice:
+    """Decode the dev manifest ``dev_path`` with the ASR head at every penalty of ``--blank-penalty-asr-grid`` and
+    choose the one with the lowest error rate (:mod:`hent_srt.decode.asr_penalty`). Offline, one encoder pass
+    serves the whole grid; streaming decodes the dev set once per penalty."""
+    grid = args.blank_penalty_asr_grid or DEFAULT_ASR_GRID
+    cuts = _read_test_set(dev_path)
+    check_test_set(dev_path, cuts, exp, args.on_the_fly_features)
+    asr_only = replace(exp, tgt_tok=None)
+    if options.streaming:
+        sweep = {p: decode_experiment(asr_only, cuts, replace(options, blank_penalty_asr=p), args.max_duration,
+                                      args.on_the_fly_features).asr for p in grid}
+    else:
+        sweep = decode_cuts(exp.model, cuts, exp.src_tok, None, method=options.method, beam=options.beam,
+                            blank_penalty_asr=grid[0], max_sym_per_frame=options.max_sym_per_frame,
+                            max_duration=args.max_duration, on_the_fly=args.on_the_fly_features,
+                            asr_sweep=tuple(grid)).asr_sweep
+    if not any(sweep.values()):
+        raise ValueError("--tune-blank-penalty-asr-on needs a model with an ASR head")
+    src_norm = get_normalizer(args.src_normalizer)
+    by_id = {c.id: c for c in cuts}
+    rates, deletions = {}, {}
+    for penalty, hyps in sweep.items():
+        ids = sorted(hyps)
+        result = error_rate([src_norm(by_id[i].supervisions[0].text) for i in ids], [src_norm(hyps[i]) for i in ids],
+                            ids, unit=args.unit)
+        rates[penalty], deletions[penalty] = result.rate, result.deletions
+    return AsrPenaltyChoice.from_scores(str(dev_path), "WER" if args.unit == "word" else "CER", rates, deletions)
+
+
 def adaptive_params(exp: Experiment, args: argparse.Namespace, options: SearchOptions,
                     setting: DecodeSetting) -> AdaptivePenalty:
     """Tune (``--tune-adaptive-on``) and write, or read, the adaptive penalty's parameters of this decode."""
@@ -770,6 +825,10 @@ def main(args: argparse.Namespace) -> int:
         exp = load_experiment(args, device)
         for path, _, cuts in test_sets:
             check_test_set(path, cuts, exp, args.on_the_fly_features)
+        if args.tune_blank_penalty_asr_on is not None and args.blank_penalty_asr is not None:
+            raise ValueError("give either --blank-penalty-asr P or --tune-blank-penalty-asr-on CUTS_DEV, not both")
+        if args.blank_penalty_asr_grid is not None and args.tune_blank_penalty_asr_on is None:
+            raise ValueError("--blank-penalty-asr-grid needs --tune-blank-penalty-asr-on CUTS_DEV")
         options = search_options(args, exp.config, (args.adaptive_grid or DEFAULT_GRID) if is_adaptive
                                  else args.blank_penalty)
         setting = decode_setting(exp.config, options, exp.weights)
@@ -777,6 +836,21 @@ def main(args: argparse.Namespace) -> int:
         print(f"hent-srt decode: {err}", file=sys.stderr)
         return 2
     with DirectoryLock(out_dir):
+        asr_choice = None
+        if args.tune_blank_penalty_asr_on is not None:
+            try:
+                asr_choice = tune_asr_penalty(exp, args.tune_blank_penalty_asr_on, options, args)
+            except ValueError as err:
+                print(f"hent-srt decode: {err}", file=sys.stderr)
+                return 2
+            untuned_tag = replace(setting, blank_penalty_asr=0.0).tag()
+            choice_path = args.exp_dir / choice_file_name(untuned_tag)
+            write_choice(choice_path, asr_choice, untuned_tag)
+            log.info("ASR blank penalty tuned on %s: %g (dev %s %s); written to %s", args.tune_blank_penalty_asr_on,
+                     asr_choice.penalty, asr_choice.metric,
+                     ", ".join(f"{p:g}: {r:.2f}" for p, r in asr_choice.error_rates.items()), choice_path)
+            options = replace(options, blank_penalty_asr=asr_choice.penalty)
+            setting = decode_setting(exp.config, options, exp.weights)
         adaptive = None
         if is_adaptive:
             try:
@@ -786,13 +860,14 @@ def main(args: argparse.Namespace) -> int:
                 return 2
             options = replace(options, blank_penalties_st=adaptive.grid)
         return _decode_test_sets(args, exp, options, setting, [(name, cuts) for _, name, cuts in test_sets], out_dir,
-                                 adaptive)
+                                 adaptive, asr_choice)
 
 
 def _decode_test_sets(args: argparse.Namespace, exp: Experiment, options: SearchOptions, setting: DecodeSetting,
-                      test_sets: list[tuple[str, CutSet]], out_dir: Path, adaptive: AdaptivePenalty | None) -> int:
+                      test_sets: list[tuple[str, CutSet]], out_dir: Path, adaptive: AdaptivePenalty | None,
+                      asr_choice: AsrPenaltyChoice | None = None) -> int:
     """Decode, score and write every test set into ``out_dir`` (whose lock the caller holds), with the adaptive ST
-    blank penalty's parameters when it is used."""
+    blank penalty's parameters when it is used, and the dev-tuned ASR blank penalty's choice when it was tuned."""
     summaries = []
     for set_name, cuts in test_sets:
         try:
@@ -803,7 +878,7 @@ def _decode_test_sets(args: argparse.Namespace, exp: Experiment, options: Search
             return 2
         try:
             summary = score_and_write(hyps, cuts, set_name, out_dir, args.src_normalizer, args.tgt_normalizer,
-                                      args.unit, setting, adaptive)
+                                      args.unit, setting, adaptive, asr_choice)
         except ValueError as err:
             print(f"hent-srt decode: {set_name}: {err}", file=sys.stderr)
             return 2
@@ -829,7 +904,9 @@ def _decode_test_sets(args: argparse.Namespace, exp: Experiment, options: Search
         label = options.method if options.method == "greedy" else f"{options.method} (beam {options.beam})"
         if options.streaming:
             label = "greedy (streaming)"
-        setting_label = setting.label() + (", adaptive ST blank penalty" if adaptive is not None else "")
+        setting_label = setting.label() + (f" (tuned on {set_name_of(Path(asr_choice.dev_set))})"
+                                           if asr_choice is not None else "")
+        setting_label += ", adaptive ST blank penalty" if adaptive is not None else ""
         heading = section_heading(args.results_name or str(args.exp_dir), setting_label)
         section = format_section(heading, label, summaries, args.results_comment,
                                  ["hent-srt " + " ".join(shlex.quote(a) for a in sys.argv[1:])])
