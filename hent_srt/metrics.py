@@ -94,10 +94,14 @@ class ErrorRate:
             return 0.0 if self.errors == 0 else float("inf")
         return 100.0 * self.errors / self.num_ref
 
+    @property
+    def metric(self) -> str:
+        """``WER`` for words, ``CER`` for characters."""
+        return "WER" if self.unit == "word" else "CER"
+
     def summary(self) -> str:
-        name = "WER" if self.unit == "word" else "CER"
         return (
-            f"{name} {self.rate:.2f}% [ {self.errors} / {self.num_ref}, {self.insertions} ins, "
+            f"{self.metric} {self.rate:.2f}% [ {self.errors} / {self.num_ref}, {self.insertions} ins, "
             f"{self.deletions} del, {self.substitutions} sub ] over {self.num_utterances} utterances"
         )
 

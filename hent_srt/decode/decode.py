@@ -100,6 +100,7 @@ from hent_srt.decode.setting import DecodeSetting, weights_tag
 from hent_srt.decode.streaming import StreamingDecoder
 from hent_srt.fileio import DirectoryLock, atomic_path, require_output_file, write_text_atomic
 from hent_srt.metrics import (
+    ErrorRate,
     TranslationScore,
     error_rate,
     format_error_details,
@@ -150,8 +151,8 @@ def decode_cuts(
 ) -> Hypotheses:
     """Decode ``cuts`` with every task head of ``model`` (in eval mode); see the module docstring. ``st_ctc``: also
     the best-path output of the ST head's CTC layer, from the same encoder pass (ValueError without one);
-    ``asr_sweep``: also the ASR head at each of these blank penalties (``Hypotheses.asr_sweep``), from the same
-    pass; ``tgt_tok`` None decodes the ASR head only."""
+    ``asr_sweep``: also the ASR head at each of these blank penalties (``Hypotheses.asr_sweep``), from that
+    encoder output too; ``tgt_tok`` None decodes the ASR head only."""
     if method not in SEARCH_METHODS:
         raise ValueError(f"method must be one of {SEARCH_METHODS}, got {method!r}")
     runtime = ModelRuntime(model)
@@ -260,6 +261,15 @@ def _write_plot(path: Path, penalties: list[float], bleu: list[float], ratio: li
     return True
 
 
+def score_asr(by_id: dict[str, Cut], hyps: dict[str, str], src_norm: Callable[[str], str],
+              unit: str) -> tuple[dict[str, str], dict[str, str], ErrorRate]:
+    """The normalised transcripts and ASR hypotheses of the cut ids of ``hyps``, and their error rate."""
+    ids = sorted(hyps)
+    refs = {i: src_norm(by_id[i].supervisions[0].text) for i in ids}
+    hyp_text = {i: src_norm(hyps[i]) for i in ids}
+    return refs, hyp_text, error_rate([refs[i] for i in ids], [hyp_text[i] for i in ids], ids, unit=unit)
+
+
 def score_and_write(
     hyps: Hypotheses,
     cuts: CutSet,
@@ -288,14 +298,11 @@ def score_and_write(
     if setting is not None:
         summary["setting"] = setting.as_dict()
     if hyps.asr:
-        ids = sorted(hyps.asr)
-        refs = {i: src_norm(by_id[i].supervisions[0].text) for i in ids}
-        hyp_text = {i: src_norm(hyps.asr[i]) for i in ids}
-        result = error_rate([refs[i] for i in ids], [hyp_text[i] for i in ids], ids, unit=unit)
+        refs, hyp_text, result = score_asr(by_id, hyps.asr, src_norm, unit)
         _write_text(out_dir / f"hyps-asr-{key}.txt", hyp_text)
         _write_text(out_dir / f"refs-asr-{set_name}.txt", refs)
         write_text_atomic(out_dir / f"errs-asr-{key}.txt", format_error_details(result))
-        summary["asr"] = {"metric": "WER" if unit == "word" else "CER", "error_rate": result.rate,
+        summary["asr"] = {"metric": result.metric, "error_rate": result.rate,
                           "summary": result.summary()}
         if asr_choice is not None:
             summary["asr"]["blank_penalty_tuning"] = asr_choice.as_dict()
@@ -754,14 +761,15 @@ def tune_asr_penalty(exp: Experiment, dev_path: Path, options: SearchOptions,
                      args: argparse.Namespace) -> AsrPenaltyChoice:
     """Decode the dev manifest ``dev_path`` with the ASR head at every penalty of ``--blank-penalty-asr-grid`` and
     choose the one with the lowest error rate (:mod:`hent_srt.decode.asr_penalty`). Offline, one encoder pass
-    serves the whole grid; streaming decodes the dev set once per penalty."""
+    serves the whole grid; streaming decodes the dev set once per penalty (the ST head at one penalty only)."""
     grid = args.blank_penalty_asr_grid or DEFAULT_ASR_GRID
     cuts = _read_test_set(dev_path)
     check_test_set(dev_path, cuts, exp, args.on_the_fly_features)
     asr_only = replace(exp, tgt_tok=None)
     if options.streaming:
-        sweep = {p: decode_experiment(asr_only, cuts, replace(options, blank_penalty_asr=p), args.max_duration,
-                                      args.on_the_fly_features).asr for p in grid}
+        one_st = options.blank_penalties_st[:1]
+        sweep = {p: decode_experiment(asr_only, cuts, replace(options, blank_penalty_asr=p, blank_penalties_st=one_st),
+                                      args.max_duration, args.on_the_fly_features).asr for p in grid}
     else:
         sweep = decode_cuts(exp.model, cuts, exp.src_tok, None, method=options.method, beam=options.beam,
                             blank_penalty_asr=grid[0], max_sym_per_frame=options.max_sym_per_frame,
@@ -771,13 +779,10 @@ def tune_asr_penalty(exp: Experiment, dev_path: Path, options: SearchOptions,
         raise ValueError("--tune-blank-penalty-asr-on needs a model with an ASR head")
     src_norm = get_normalizer(args.src_normalizer)
     by_id = {c.id: c for c in cuts}
-    rates, deletions = {}, {}
-    for penalty, hyps in sweep.items():
-        ids = sorted(hyps)
-        result = error_rate([src_norm(by_id[i].supervisions[0].text) for i in ids], [src_norm(hyps[i]) for i in ids],
-                            ids, unit=args.unit)
-        rates[penalty], deletions[penalty] = result.rate, result.deletions
-    return AsrPenaltyChoice.from_scores(str(dev_path), "WER" if args.unit == "word" else "CER", rates, deletions)
+    results = {penalty: score_asr(by_id, hyps, src_norm, args.unit)[2] for penalty, hyps in sweep.items()}
+    return AsrPenaltyChoice.from_scores(str(dev_path), next(iter(results.values())).metric,
+                                        {p: r.rate for p, r in results.items()},
+                                        {p: r.deletions for p, r in results.items()})
 
 
 def adaptive_params(exp: Experiment, args: argparse.Namespace, options: SearchOptions,
