@@ -10,7 +10,10 @@
 #   finetune_models            conf names trained in stage 4 from the stage-3 model [hent_srt]
 #   decode_streaming           stage 5 decodes chunk by chunk (causal confs; greedy, with latency) [false]
 #   decode_method beam blank_penalties epoch avg   (epoch 0: the last epoch; avg 0: epoch - 1)
-#   blank_penalty_asr          ASR blank penalty of stage 5's decodes (empty: the conf's decode.blank_penalty_asr) []
+#   blank_penalty_asr          ASR blank penalty of stage 5's decodes (empty: the conf's decode.blank_penalty_asr);
+#                              "tune": each decode first chooses it on dev_split (the lowest dev WER/CER over
+#                              blank_penalty_asr_grid, `hent-srt decode --tune-blank-penalty-asr-on`) []
+#   blank_penalty_asr_grid     the ASR penalties that "tune" tries, a comma list [decode's default, 0,0.5,...,3]
 #   adaptive_estimators        stage 5 also decodes each test split other than dev_split with the adaptive ST blank
 #                              penalty, tuned on dev_split, once per estimator ("asr_length st_ctc"), into
 #                              EXP/MODEL/decode/adaptive-ESTIMATOR/ (offline decoding only; test_splits must hold a
@@ -65,8 +68,16 @@ for estimator in ${adaptive_estimators:-}; do
     *) die "--adaptive-estimators takes asr_length and/or st_ctc, got '$estimator'" ;;
   esac
 done
-if [ -n "${blank_penalty_asr:-}" ] && ! [[ "$blank_penalty_asr" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then
-  die "--blank-penalty-asr takes a number, e.g. 1.0, got '$blank_penalty_asr'"
+number_re='-?[0-9]+(\.[0-9]+)?'
+if [ -n "${blank_penalty_asr:-}" ] && [ "$blank_penalty_asr" != tune ] \
+    && ! [[ "$blank_penalty_asr" =~ ^$number_re$ ]]; then
+  die "--blank-penalty-asr takes a number, e.g. 1.0, or 'tune' (chosen on $dev_split), got '$blank_penalty_asr'"
+fi
+if [ -n "${blank_penalty_asr_grid:-}" ] && [ "${blank_penalty_asr:-}" != tune ]; then
+  die "--blank-penalty-asr-grid is the grid of --blank-penalty-asr tune; add --blank-penalty-asr tune or drop it"
+fi
+if [ -n "${blank_penalty_asr_grid:-}" ] && ! [[ "$blank_penalty_asr_grid" =~ ^$number_re(,$number_re)*$ ]]; then
+  die "--blank-penalty-asr-grid takes a comma list of numbers, e.g. 0,0.5,1, got '$blank_penalty_asr_grid'"
 fi
 if [ -n "${test_splits+set}" ] && [ -z "${test_splits// /}" ]; then
   die "--test-splits is empty: give the splits that stage 5 decodes, e.g. --test-splits test"
@@ -233,7 +244,14 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     fi
     search=(--method "$decode_method" --beam "${beam:-4}")
     if [ "${decode_streaming:-false}" = true ]; then search=(--streaming); fi
-    if [ -n "${blank_penalty_asr:-}" ]; then search+=(--blank-penalty-asr "$blank_penalty_asr"); fi
+    case "${blank_penalty_asr:-}" in
+      "") ;;
+      tune)
+        require_input 5 1 "$data/fbank/cuts_${dev_split}.jsonl.gz"
+        search+=(--tune-blank-penalty-asr-on "$data/fbank/cuts_${dev_split}.jsonl.gz")
+        if [ -n "${blank_penalty_asr_grid:-}" ]; then search+=(--blank-penalty-asr-grid "$blank_penalty_asr_grid"); fi ;;
+      *) search+=(--blank-penalty-asr "$blank_penalty_asr") ;;
+    esac
     for split in $test_splits; do
       require_input 5 1 "$data/fbank/cuts_${split}.jsonl.gz"
       src_norm_var=src_normalizer_$split tgt_norm_var=tgt_normalizer_$split unit_var=unit_$split

@@ -148,7 +148,46 @@ def test_stage5_passes_the_asr_blank_penalty_to_every_decode(recipes):
     code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5")
     assert code == 0 and calls and not any("--blank-penalty-asr" in c for c in calls)  # the conf's value
     code, err, calls = run(recipes, "mini", "--stage", "5", "--blank-penalty-asr", "high")
-    assert code == 2 and "--blank-penalty-asr takes a number, e.g. 1.0, got 'high'" in err and calls == []
+    assert code == 2 and "--blank-penalty-asr takes a number, e.g. 1.0, or 'tune'" in err and "'high'" in err
+    assert calls == []
+
+
+def test_stage5_tunes_the_asr_blank_penalty_on_dev_for_every_decode(recipes):
+    touch(recipes, *(f"{recipes}/{MINI_EXP}/hent_srt/epoch-{e}.pt" for e in (1, 2)),
+          *(f"{recipes}/{MINI_DATA}/fbank/cuts_{s}.jsonl.gz" for s in ("dev", "test")))
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--blank-penalty-asr", "tune",
+                           "--blank-penalty-asr-grid", "0,1,2", "--test-splits", "dev test",
+                           "--adaptive-estimators", "asr_length")
+    assert code == 0, err
+    decodes = [c for c in calls if c.startswith("hent-srt decode")]
+    assert len(decodes) == 3  # dev and test with the sweep, test with the adaptive ST penalty
+    for call in decodes:
+        assert call.split("--tune-blank-penalty-asr-on ")[1].split()[0] == "./data/es-en/fbank/cuts_dev.jsonl.gz"
+        assert "--blank-penalty-asr-grid 0,1,2 " in call and "--blank-penalty-asr " not in call
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--blank-penalty-asr", "tune")
+    assert code == 0, err
+    assert all("--blank-penalty-asr-grid" not in c for c in calls)  # decode's default grid
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--blank-penalty-asr-grid", "0,1"), "--blank-penalty-asr-grid is the grid of --blank-penalty-asr tune"),
+        (("--blank-penalty-asr", "tune", "--blank-penalty-asr-grid", "0,,1"),
+         "--blank-penalty-asr-grid takes a comma list of numbers, e.g. 0,0.5,1, got '0,,1'"),
+    ],
+)
+def test_bad_asr_penalty_tuning_options_are_refused_before_any_stage(recipes, args, message):
+    code, err, calls = run(recipes, "mini", "--stage", "5", *args)
+    assert code == 2 and message in err and calls == []
+
+
+def test_tuning_the_asr_penalty_needs_the_dev_features(recipes):
+    touch(recipes, *(f"{recipes}/{MINI_EXP}/hent_srt/epoch-{e}.pt" for e in (1, 2)),
+          f"{recipes}/{MINI_DATA}/fbank/cuts_test.jsonl.gz")
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--blank-penalty-asr", "tune")
+    assert code == 2 and "stage 5 needs ./data/es-en/fbank/cuts_dev.jsonl.gz, which stage 1 makes" in err
+    assert not any(c.startswith("hent-srt decode") for c in calls)
 
 
 def test_the_ldc_recipes_take_the_adaptive_estimators_too(recipes):

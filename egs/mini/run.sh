@@ -15,7 +15,8 @@
 # and --results other places for the experiments and RESULTS.md, --test-splits the splits stage 5 decodes
 # (egs/mini/study.sh uses these); --adaptive-estimators "asr_length st_ctc" also decodes the test splits with the
 # adaptive ST blank penalty (tuned on dev) for each estimator; --blank-penalty-asr P decodes the ASR head with
-# blank penalty P (default: the conf's, 0).
+# blank penalty P (default: the conf's, 0), --blank-penalty-asr tune with the one of --blank-penalty-asr-grid
+# (default 0,0.5,...,3) that has the lowest dev WER/CER.
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0
@@ -34,6 +35,7 @@ musan=true
 verify_num=20
 blank_penalties=0,0.5,1,1.5,2
 blank_penalty_asr=
+blank_penalty_asr_grid=
 work_dir=.
 train_args=
 pretrain_model=
