@@ -19,7 +19,10 @@ chrF++, length ratio, and the scores split by reordering (:func:`hent_srt.metric
 monotone sentences, on reordered ones (>= 1 crossing link) and on strongly reordered ones (>= 10), chrF++ on the
 first two, RIBES). A second table per pair compares, on test, the adaptive ST blank penalty of each estimator
 (:mod:`hent_srt.decode.adaptive`) with the dev-tuned constant penalty scored in the same decode: its BLEU and the
-difference. A cell is ``mean ± s`` with ``s`` the sample standard deviation (n - 1), the mean alone for one seed.
+difference. With ``--asr-tuned`` (the runs decoded with ``--blank-penalty-asr tune``) every summary read is one
+whose ASR blank penalty was chosen on dev (``asr.blank_penalty_tuning``), and the table gives the chosen penalty
+of each seed; without it, only summaries decoded at a fixed ASR penalty are read. A cell is ``mean ± s`` with
+``s`` the sample standard deviation (n - 1), the mean alone for one seed.
 Missing runs are listed, not guessed.
 
     python -m hent_srt.study --exp-root exp/study/exp --pairs "es-en zh-en" --seeds "1 2 3" \\
@@ -53,6 +56,10 @@ INTRO = (
     "by the number of crossing links of their word alignment (monotone: 0; reordered: >= 1; >= 10), with the "
     "number of sentences in brackets; RIBES is over all test sentences."
 )
+ASR_TUNED = (" Every decode here (stage 4, stage 3 and the ASR-only reference) chose its ASR blank penalty on dev "
+             "(`--blank-penalty-asr tune`), and the ASR error rates are at that penalty; the last column gives the "
+             "stage-4 model's choice per seed.")
+ASR_FIXED = " The ASR head is decoded at a fixed blank penalty (the decode's `--blank-penalty-asr`, 0 by default)."
 SPLIT_COLUMNS = (("monotone", "bleu", "BLEU mono."), ("reordered", "bleu", "BLEU reord."),
                  ("reordered_10", "bleu", "BLEU reord. >= 10"), ("monotone", "chrf", "chrF++ mono."),
                  ("reordered", "chrf", "chrF++ reord."), ("all", "ribes", "RIBES"))
@@ -77,6 +84,8 @@ class RunScores:
     split_counts: dict[str, int] = field(default_factory=dict)
     adaptive: dict[str, tuple[float, float]] = field(default_factory=dict)
     """estimator → (adaptive test BLEU, the dev-tuned constant penalty's test BLEU in the same decode)"""
+    asr_penalty: float | None = None
+    """the ASR blank penalty chosen on dev (decoded with ``--blank-penalty-asr tune``); None at a fixed one"""
 
 
 def _load(path: Path) -> dict:
@@ -91,10 +100,16 @@ def run_dir(exp_root: Path, pair: str, seed: int, name: str, cr: bool) -> Path:
     return exp_root / pair / f"seed{seed}" / f"{name}{CR_SUFFIX if cr else ''}"
 
 
-def find_summary(decode_dir: Path, split: str) -> Path | None:
-    """The one ``summary-<split>-TAG.json`` of ``decode_dir`` (None when there is none); ValueError when several
-    decoding settings left one each, since the study would not know which to read."""
-    found = sorted(decode_dir.glob(f"summary-{split}-*.json"))
+def is_asr_tuned(summary: dict) -> bool:
+    """Whether a decode summary's ASR blank penalty was chosen on dev (``--tune-blank-penalty-asr-on``)."""
+    return "blank_penalty_tuning" in (summary.get("asr") or {})
+
+
+def find_summary(decode_dir: Path, split: str, asr_tuned: bool = False) -> Path | None:
+    """The one ``summary-<split>-TAG.json`` of ``decode_dir`` whose ASR blank penalty was tuned on dev
+    (``asr_tuned``) or fixed (not ``asr_tuned``), None when there is none; ValueError when several decoding settings
+    left one each, since the study would not know which to read."""
+    found = [p for p in sorted(decode_dir.glob(f"summary-{split}-*.json")) if is_asr_tuned(_load(p)) == asr_tuned]
     if len(found) > 1:
         raise ValueError(f"{decode_dir} holds summaries of several decoding settings for {split} "
                          f"({', '.join(p.name for p in found)}); the study reads one: move the others away")
@@ -110,12 +125,13 @@ def best_dev_row(dev: dict, source: Path) -> dict:
 
 
 def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr: bool,
-             asr_only: str = "") -> RunScores | None:
+             asr_only: str = "", asr_tuned: bool = False) -> RunScores | None:
     """Scores of one run, or None when one of its three summaries is missing; ``asr_only``: the conf name of the
-    ASR-only reference, whose test summary gives ``joint_cost`` when it exists."""
+    ASR-only reference, whose test summary gives ``joint_cost`` when it exists; ``asr_tuned``: read the summaries
+    decoded with the ASR blank penalty tuned on dev (:func:`find_summary`)."""
     decode = run_dir(exp_root, pair, seed, model, cr) / "decode"
-    paths = (find_summary(decode, "dev"), find_summary(decode, "test"),
-             find_summary(run_dir(exp_root, pair, seed, pretrain, cr) / "decode", "test"))
+    paths = (find_summary(decode, "dev", asr_tuned), find_summary(decode, "test", asr_tuned),
+             find_summary(run_dir(exp_root, pair, seed, pretrain, cr) / "decode", "test", asr_tuned))
     if None in paths:
         return None
     dev, test, pre = (_load(p) for p in paths)
@@ -124,7 +140,8 @@ def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr
     if row is None:
         raise ValueError(f"{paths[1]}: no ST row at blank penalty {chosen:g} (chosen on dev); decode dev and test "
                          "with the same --blank-penalty list")
-    reference_path = find_summary(run_dir(exp_root, pair, seed, asr_only, cr) / "decode", "test") if asr_only else None
+    reference_path = (find_summary(run_dir(exp_root, pair, seed, asr_only, cr) / "decode", "test", asr_tuned)
+                      if asr_only else None)
     reference = _load(reference_path) if reference_path else None
     for summary, path in ((test, paths[1]), (pre, paths[2]), (reference, reference_path)):
         if summary is not None and "asr" not in summary:
@@ -142,14 +159,16 @@ def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr
         penalty=chosen, bleu=row["bleu"],
         chrf=row["chrf"], length_ratio=row["length_ratio"], bleu_signature=row["bleu_signature"], split=split,
         split_counts=counts,
+        asr_penalty=test["asr"]["blank_penalty_tuning"]["blank_penalty"] if asr_tuned else None,
     )
 
 
-def read_adaptive(exp_root: Path, pair: str, seed: int, model: str, cr: bool, estimator: str
-                  ) -> tuple[float, float] | None:
+def read_adaptive(exp_root: Path, pair: str, seed: int, model: str, cr: bool, estimator: str,
+                  asr_tuned: bool = False) -> tuple[float, float] | None:
     """(adaptive test BLEU, the dev-tuned constant's test BLEU in the same decode) of one run and estimator, or None
     when that decode is missing."""
-    path = find_summary(run_dir(exp_root, pair, seed, model, cr) / "decode" / f"adaptive-{estimator}", "test")
+    path = find_summary(run_dir(exp_root, pair, seed, model, cr) / "decode" / f"adaptive-{estimator}", "test",
+                        asr_tuned)
     if path is None:
         return None
     row = _load(path).get("st_adaptive")
@@ -172,10 +191,11 @@ def mean_std(values: Sequence[float], digits: int = 2, signed: bool = False) -> 
 
 def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], models: Sequence[str],
                  crs: Sequence[bool], pretrain: str = "asr_pretrain", command: str = "",
-                 estimators: Sequence[str] = (), asr_only: str = "") -> tuple[str, list[str]]:
+                 estimators: Sequence[str] = (), asr_only: str = "", asr_tuned: bool = False) -> tuple[str, list[str]]:
     """(markdown, missing runs) of the study found under ``exp_root``; ``estimators``: the adaptive-penalty
-    estimators whose test decodes are tabled; ``asr_only``: the conf name of the ASR-only reference ("" for none)."""
-    lines = ["# egs/mini study", "", INTRO, ""]
+    estimators whose test decodes are tabled; ``asr_only``: the conf name of the ASR-only reference ("" for none);
+    ``asr_tuned``: the decodes with the ASR blank penalty tuned on dev, whose choice is tabled."""
+    lines = ["# egs/mini study", "", INTRO + (ASR_TUNED if asr_tuned else ASR_FIXED), ""]
     if command:
         lines += ["Command:", "", "```sh", command, "```", ""]
     missing: list[str] = []
@@ -189,7 +209,7 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
             for cr in crs:
                 runs = []
                 for seed in seeds:
-                    run = read_run(exp_root, pair, seed, model, pretrain, cr, asr_only)
+                    run = read_run(exp_root, pair, seed, model, pretrain, cr, asr_only, asr_tuned)
                     what = f"{pair} {model} {'with' if cr else 'without'} CR-CTC, seed {seed}"
                     if run is None:
                         missing.append(what)
@@ -199,7 +219,7 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                     if asr_only and run.joint_cost is None and reference not in missing:
                         missing.append(reference)
                     for estimator in estimators:
-                        scores = read_adaptive(exp_root, pair, seed, model, cr, estimator)
+                        scores = read_adaptive(exp_root, pair, seed, model, cr, estimator, asr_tuned)
                         if scores is None:
                             missing.append(f"{what}, adaptive {estimator}")
                         else:
@@ -221,6 +241,8 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                           mean_std([r.length_ratio for r in runs], 3)]
                 cells += [mean_std([r.split.get(f"{s}.{k}") for r in runs]) for s, k, _ in SPLIT_COLUMNS]
                 cells.append(" ".join(f"{r.penalty:g}" for r in runs))
+                if asr_tuned:
+                    cells.append(" ".join(f"{r.asr_penalty:g}" for r in runs))
                 table.append("| " + " | ".join(cells) + " |")
                 if estimators:
                     adaptive_table.append(_adaptive_row(model, cr, runs, estimators))
@@ -230,7 +252,7 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                        for subset, _, label in SPLIT_COLUMNS]
         header = ["model", "CR-CTC", "seeds", f"test {metric}", f"{metric} stage 4 − stage 3",
                   *([f"{metric} − ASR-only"] if asr_only else []), "BLEU", "chrF++", "len. ratio", *split_names,
-                  "ST blank penalty (dev)"]
+                  "ST blank penalty (dev)", *(["ASR blank penalty (dev)"] if asr_tuned else [])]
         lines += [f"## {pair}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *table, ""]
         if estimators:
             header = ["model", "CR-CTC", "seeds", "BLEU at the dev-tuned constant"]
@@ -268,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr-only", default="",
                         help="conf name of the ASR-only stage-4 reference, e.g. asr_only (default: none)")
     parser.add_argument("--adaptive", default="", help='adaptive-penalty estimators to table, e.g. "asr_length st_ctc"')
+    parser.add_argument("--asr-tuned", action="store_true",
+                        help="read the decodes whose ASR blank penalty was tuned on dev (--blank-penalty-asr tune) "
+                             "and table the chosen penalty; default: those at a fixed ASR penalty")
     parser.add_argument("--out", type=Path, required=True, help="markdown file to write (e.g. STUDY.md)")
     parser.add_argument("--command", default="", help="the study command line, quoted in the file")
     args = parser.parse_args(argv)
@@ -280,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         text, missing = format_study(args.exp_root, args.pairs.split(), seeds, args.models.split(), crs,
-                                     args.pretrain, args.command, args.adaptive.split(), args.asr_only)
+                                     args.pretrain, args.command, args.adaptive.split(), args.asr_only,
+                                     args.asr_tuned)
     except ValueError as err:
         print(f"hent_srt.study: {err}", file=sys.stderr)
         return 2

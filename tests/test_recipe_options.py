@@ -6,6 +6,7 @@ PATH that only records its arguments, so no stage does real work.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -230,11 +231,12 @@ def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_i
     calls = recipes / "calls.txt"
     env = dict(os.environ, PATH=f"{recipes / 'bin'}:{os.environ['PATH']}", HENT_SRT_CALLS=str(calls))
 
-    def study() -> tuple[str, list[str]]:
+    def study(*extra: str) -> tuple[str, list[str]]:
         """(stdout, the recorded train / average / decode calls) of one study.sh call."""
         calls.unlink(missing_ok=True)
         done = subprocess.run(["bash", str(recipes / MINI / "study.sh"), "--pairs", "es-en", "--seeds", "1", "--cr",
-                               "false", "--models", "hier1", "--adaptive", "", "--out", str(recipes / "STUDY.md")],
+                               "false", "--models", "hier1", "--adaptive", "", "--out", str(recipes / "STUDY.md"),
+                               *extra],
                               capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout, [c for c in calls.read_text().splitlines()
@@ -251,11 +253,33 @@ def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_i
     # the stand-ins decode nothing, so the table (written by the real hent_srt.study) lists the run as missing
     assert "es-en hier1 without CR-CTC, seed 1." in (recipes / "STUDY.md").read_text() and "wrote" in out
 
+    def write_summary(model: str, tuned: bool) -> None:
+        """A test summary of ``model`` as stage 5 leaves it, its ASR blank penalty tuned on dev or fixed."""
+        asr = {"metric": "WER", "error_rate": 5.0, **({"blank_penalty_tuning": {"blank_penalty": 1.5}} if tuned else {})}
+        path = recipes / exp / model / "decode" / f"summary-test-{'tuned' if tuned else 'fixed'}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"set": "test", "asr": asr}))
+
     # a second call runs only the models without decode summaries: here the reference, then nothing at all
-    touch(recipes, f"{exp}/asr_pretrain/decode/summary-test-x.json", f"{exp}/hier1/decode/summary-test-x.json")
+    write_summary("asr_pretrain", False)
+    write_summary("hier1", False)
     _, rerun = study()
     assert rerun and all("/seed1/asr_only" in c for c in rerun), rerun
     assert sum(c.startswith("hent-srt train") for c in rerun) == 1
-    touch(recipes, f"{exp}/asr_only/decode/summary-test-x.json")
+    write_summary("asr_only", False)
     out, rerun = study()
     assert rerun == [] and "es-en seed 1 CR-CTC false: decoded already, skipped" in out
+
+    # --blank-penalty-asr tune: the decodes at a fixed ASR penalty do not count, so all three models are decoded
+    # again, each decode choosing the ASR penalty on dev; once each has a tuned summary, nothing runs
+    out, rerun = study("--blank-penalty-asr", "tune", "--blank-penalty-asr-grid", "0,1,2")
+    decodes = [c for c in rerun if c.startswith("hent-srt decode")]
+    assert {c.split("--exp-dir ")[1].split()[0].rsplit("/", 1)[1] for c in decodes} == {"asr_pretrain", "hier1",
+                                                                                      "asr_only"}
+    tuning = "--tune-blank-penalty-asr-on exp/study/data/es-en/fbank/cuts_dev.jsonl.gz --blank-penalty-asr-grid 0,1,2 "
+    assert all(tuning in c for c in decodes), decodes
+    for model in ("asr_pretrain", "hier1", "asr_only"):
+        write_summary(model, True)
+    out, rerun = study("--blank-penalty-asr", "tune")
+    assert rerun == [] and "decoded already, skipped" in out
+    assert "chose its ASR blank penalty on dev" in (recipes / "STUDY.md").read_text()  # the table reads the tuned

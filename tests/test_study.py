@@ -185,3 +185,28 @@ def test_the_asr_only_confs_are_their_stage4_twins_without_the_st_task(name, joi
     twin = config_to_dict(load_config(REPO_CONF / f"{joint}.yaml"))
     assert reference["model"].pop("tasks") == ["asr"] and twin["model"].pop("tasks") == ["asr", "st"]
     assert reference == twin  # the same losses, data, schedule and model otherwise
+
+
+def test_the_asr_tuned_study_reads_the_tuned_decodes_and_tables_each_seeds_choice(tmp_path):
+    # each run dir holds a decode at the fixed ASR penalty 0 and one tuned on dev; the two tables read one each
+    def both(pair, seed, name, split, wer, bleu, tuned_penalty):
+        fixed = _summary(wer, bleu)
+        _write(tmp_path, pair, seed, name, False, split, fixed)
+        tuned = _summary(wer - 1.0, bleu)
+        tuned["asr"]["blank_penalty_tuning"] = {"blank_penalty": tuned_penalty}
+        decode = run_dir(tmp_path, pair, seed, name, False) / "decode"
+        (decode / f"summary-{split}-{TAG}-asrbp{tuned_penalty:g}.json").write_text(json.dumps(tuned))
+
+    for seed, penalty in ((1, 1.5), (2, 0.5)):
+        both("ar-en", seed, "hier1", "dev", 9.0, {1.0: 10.0}, penalty)
+        both("ar-en", seed, "hier1", "test", 4.0 + seed, {1.0: 30.0}, penalty)
+        both("ar-en", seed, "asr_pretrain", "test", 3.0, None, 2.0)
+    fixed, _ = format_study(tmp_path, ["ar-en"], [1, 2], ["hier1"], [False])
+    tuned, missing = format_study(tmp_path, ["ar-en"], [1, 2], ["hier1"], [False], asr_tuned=True)
+    (fixed_header, fixed_row), (tuned_header, tuned_row) = _table(fixed, "ar-en"), _table(tuned, "ar-en")
+    assert fixed_header[-1] == "ST blank penalty (dev)" and tuned_header[-1] == "ASR blank penalty (dev)"
+    assert fixed_row[3] == f"5.50 ± {statistics.stdev([5.0, 6.0]):.2f}"  # test WER at penalty 0
+    assert tuned_row[3] == f"4.50 ± {statistics.stdev([4.0, 5.0]):.2f}"  # at the tuned penalties
+    assert tuned_row[4] == fixed_row[4]  # both stage-4 and stage-3 tuned: the degradation is the same here
+    assert tuned_row[-1] == "1.5 0.5" and missing == []
+    assert "chose its ASR blank penalty on dev" in tuned and "fixed blank penalty" in fixed

@@ -13,7 +13,9 @@
 # from the same stage-3 model without the ST task, whose WER the joint models' is compared with. A model whose decode
 # summaries all exist is skipped (neither trained nor decoded again; delete its decode/ to redo it), so a later call
 # with more models or seeds runs only what is missing; an interrupted run resumes (run.sh's stages resume from
-# checkpoints).
+# checkpoints). --blank-penalty-asr tune has every decode choose its ASR blank penalty on dev (run.sh's option, over
+# --blank-penalty-asr-grid), and the tables read those decodes (with each run's chosen penalty); a run decoded only
+# without it is decoded again (its training stages find their last checkpoint and train no further).
 #
 #   bash study.sh                                        # the full study (hours on CPU)
 #   bash study.sh --pairs zh-en --seeds "1 2 3" --models "nt_shared hier1" --cr true
@@ -32,6 +34,8 @@ num_jobs=2
 blank_penalties=0,0.5,1,1.5,2,2.5,3
 adaptive="asr_length st_ctc"
 asr_only=asr_only
+blank_penalty_asr=
+blank_penalty_asr_grid=
 train_args=
 work_dir=exp/study
 out=STUDY.md
@@ -42,13 +46,23 @@ for c in $cr; do
   if [ "$c" != true ] && [ "$c" != false ]; then echo "$0: --cr takes true and/or false, got '$c'" >&2; exit 2; fi
 done
 log() { echo "$(date '+%H:%M:%S') [study] $*"; }
+has_summary() {  # has_summary DIR: DIR holds a test summary of this study's ASR blank penalty setting (tuned or not)
+  local files
+  files=$(compgen -G "$1/summary-test-*.json") || return 1
+  if [ "$blank_penalty_asr" = tune ]; then
+    [ -n "$(grep -l '"blank_penalty_tuning"' $files)" ]
+  else
+    [ -n "$(grep -L '"blank_penalty_tuning"' $files)" ]
+  fi
+}
 decoded() {  # decoded DIR ESTIMATOR...: DIR/decode, and DIR/decode/adaptive-ESTIMATOR of each, hold a test summary
   local dir=$1 estimator; shift
-  compgen -G "$dir/decode/summary-test-*.json" > /dev/null || return 1
-  for estimator in "$@"; do compgen -G "$dir/decode/adaptive-$estimator/summary-test-*.json" > /dev/null || return 1; done
+  has_summary "$dir/decode" || return 1
+  for estimator in "$@"; do has_summary "$dir/decode/adaptive-$estimator" || return 1; done
 }
 common=(--work-dir "$work_dir" --num-train "$num_train" --num-dev "$num_dev" --num-test "$num_test"
-        --seed "$corpus_seed" --num-jobs "$num_jobs" --blank-penalties "$blank_penalties" --test-splits "dev test")
+        --seed "$corpus_seed" --num-jobs "$num_jobs" --blank-penalties "$blank_penalties" --test-splits "dev test"
+        --blank-penalty-asr "$blank_penalty_asr" --blank-penalty-asr-grid "$blank_penalty_asr_grid")
 
 for pair in $pairs; do
   log "$pair: corpus, features, BPE"
@@ -80,6 +94,7 @@ for pair in $pairs; do
 done
 
 # the interpreter of the hent-srt on PATH (the one run.sh used)
+asr_tuned=(); [ "$blank_penalty_asr" != tune ] || asr_tuned=(--asr-tuned)
 python=$(head -1 "$(command -v hent-srt)" | sed 's/^#!//')
 "$python" -m hent_srt.study --exp-root "$work_dir/exp" --pairs "$pairs" --seeds "$seeds" --models "$models" --cr "$cr" \
-  --adaptive "$adaptive" --asr-only "$asr_only" --out "$out" --command "$command_line"
+  --adaptive "$adaptive" --asr-only "$asr_only" --out "$out" --command "$command_line" ${asr_tuned[@]+"${asr_tuned[@]}"}
