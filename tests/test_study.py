@@ -195,7 +195,7 @@ def test_the_asr_tuned_study_reads_the_tuned_decodes_and_tables_each_seeds_choic
         tuned = _summary(wer - 1.0, bleu)
         tuned["asr"]["blank_penalty_tuning"] = {"blank_penalty": tuned_penalty}
         decode = run_dir(tmp_path, pair, seed, name, False) / "decode"
-        (decode / f"summary-{split}-{TAG}-asrbp{tuned_penalty:g}.json").write_text(json.dumps(tuned))
+        (decode / f"summary-{split}-{TAG}-asrbp{tuned_penalty:g}-tuned.json").write_text(json.dumps(tuned))
 
     for seed, penalty in ((1, 1.5), (2, 0.5)):
         both("ar-en", seed, "hier1", "dev", 9.0, {1.0: 10.0}, penalty)

@@ -855,7 +855,8 @@ def main(args: argparse.Namespace) -> int:
                      asr_choice.penalty, asr_choice.metric,
                      ", ".join(f"{p:g}: {r:.2f}" for p, r in asr_choice.error_rates.items()), choice_path)
             options = replace(options, blank_penalty_asr=asr_choice.penalty)
-            setting = decode_setting(exp.config, options, exp.weights)
+            setting = replace(decode_setting(exp.config, options, exp.weights),
+                              blank_penalty_asr_tuned_on=set_name_of(args.tune_blank_penalty_asr_on))
         adaptive = None
         if is_adaptive:
             try:
@@ -909,9 +910,7 @@ def _decode_test_sets(args: argparse.Namespace, exp: Experiment, options: Search
         label = options.method if options.method == "greedy" else f"{options.method} (beam {options.beam})"
         if options.streaming:
             label = "greedy (streaming)"
-        setting_label = setting.label() + (f" (tuned on {set_name_of(Path(asr_choice.dev_set))})"
-                                           if asr_choice is not None else "")
-        setting_label += ", adaptive ST blank penalty" if adaptive is not None else ""
+        setting_label = setting.label() + (", adaptive ST blank penalty" if adaptive is not None else "")
         heading = section_heading(args.results_name or str(args.exp_dir), setting_label)
         section = format_section(heading, label, summaries, args.results_comment,
                                  ["hent-srt " + " ".join(shlex.quote(a) for a in sys.argv[1:])])

@@ -2,13 +2,15 @@
 
 Two decodes of a test set with different settings write different files, so both are kept::
 
-    <method>[-beam<B>|-sym<M>]-<weights>[-chunk<C>-left<L>[-st-chunk<C>-left<L>]][-asrbp<P>]
+    <method>[-beam<B>|-sym<M>]-<weights>[-chunk<C>-left<L>[-st-chunk<C>-left<L>]][-asrbp<P>[-tuned]]
 
 ``method`` is ``greedy``, ``modified_beam_search`` or ``greedy_streaming``; ``beam<B>`` for beam search,
 ``sym<M>`` (symbols per frame) for greedy search; ``weights`` is the checkpoint's file name without ``.pt``
 (``averaged``, ``pretrained``, ``epoch-3``) or icefall's ``epoch-E-avg-A[-use-averaged-model]``; the chunking
 (frames at 50 Hz) appears for causal encoders, the ENC_st part only when it differs from ENC_asr's; a non-zero
-ASR blank penalty appears as ``asrbp<P>``. The ST blank penalty is added per ST file (``-bp<P>``), as a sweep
+ASR blank penalty appears as ``asrbp<P>``; one chosen on a dev set (``hent-srt decode
+--tune-blank-penalty-asr-on``) always appears, as ``asrbp<P>-tuned``, so that it never shares its files with a
+decode at the same fixed penalty. The ST blank penalty is added per ST file (``-bp<P>``), as a sweep
 writes one file per penalty.
 """
 
@@ -45,6 +47,8 @@ class DecodeSetting:
     streaming: bool = False
     chunking: tuple[tuple[str, int, int], ...] = ()
     blank_penalty_asr: float = 0.0
+    blank_penalty_asr_tuned_on: str = ""
+    """the name of the dev set ``blank_penalty_asr`` was chosen on; "" for a fixed penalty"""
 
     def _method(self) -> str:
         return "greedy_streaming" if self.streaming else self.method
@@ -63,7 +67,9 @@ class DecodeSetting:
                 parts.append(f"chunk{chunk}-left{left}")
             elif (chunk, left) != first:
                 parts.append(f"{encoder}-chunk{chunk}-left{left}")
-        if self.blank_penalty_asr:
+        if self.blank_penalty_asr_tuned_on:
+            parts.append(f"asrbp{self.blank_penalty_asr:g}-tuned")
+        elif self.blank_penalty_asr:
             parts.append(f"asrbp{self.blank_penalty_asr:g}")
         return "-".join(parts)
 
@@ -75,7 +81,9 @@ class DecodeSetting:
             search = f"{'streaming ' if self.streaming else ''}greedy search (max {self.max_sym_per_frame} symbols/frame)"
         parts = [search, self.weights]
         parts += [f"{encoder.upper()} chunk {chunk}, left context {left}" for encoder, chunk, left in self.chunking]
-        if self.blank_penalty_asr:
+        if self.blank_penalty_asr_tuned_on:
+            parts.append(f"ASR blank penalty {self.blank_penalty_asr:g} (tuned on {self.blank_penalty_asr_tuned_on})")
+        elif self.blank_penalty_asr:
             parts.append(f"ASR blank penalty {self.blank_penalty_asr:g}")
         return ", ".join(parts)
 

@@ -15,6 +15,7 @@ from hent_srt import cli
 from hent_srt.data.features import compute_features
 from hent_srt.data.manifest import read_cuts
 from hent_srt.decode.asr_penalty import choose_asr_penalty
+from hent_srt.decode.setting import DecodeSetting
 from hent_srt.metrics import error_rate, read_kaldi_text
 
 GRID = (0.0, 1.0, 2.0, 4.0)
@@ -85,7 +86,7 @@ def test_tuning_picks_the_penalty_whose_hypotheses_the_dev_references_are(stream
     # the test set is decoded at the chosen penalty: its files carry it and hold that penalty's hypotheses
     summary_path = only(out, "summary-tones-*.json")
     summary = json.loads(summary_path.read_text())
-    assert summary_path.name.endswith(f"-asrbp{target:g}.json") if target else "asrbp" not in summary_path.name
+    assert summary_path.name.endswith(f"-asrbp{target:g}-tuned.json")  # never a fixed-penalty decode's name
     assert summary["setting"]["blank_penalty_asr"] == target
     assert summary["asr"]["blank_penalty_tuning"]["blank_penalty"] == target
     assert read_kaldi_text(only(out, "hyps-asr-tones-*.txt")) == separate[target]
@@ -99,3 +100,12 @@ def test_a_given_penalty_and_tuning_together_and_a_grid_without_tuning_exit_2(ti
     assert decode(tiny_exp.dir, tone_set, tmp_path, "--blank-penalty-asr-grid", "0,1") == 2
     assert "--blank-penalty-asr-grid needs --tune-blank-penalty-asr-on" in capsys.readouterr().err
     assert not list(tmp_path.glob("summary-*.json"))
+
+
+def test_a_tuned_penalty_is_named_apart_from_the_same_fixed_one():
+    fixed = DecodeSetting(method="greedy", weights="averaged", max_sym_per_frame=1)
+    tuned = replace(fixed, blank_penalty_asr_tuned_on="dev")
+    assert fixed.tag() == "greedy-sym1-averaged" and tuned.tag() == "greedy-sym1-averaged-asrbp0-tuned"
+    assert replace(tuned, blank_penalty_asr=1.5).tag() == "greedy-sym1-averaged-asrbp1.5-tuned"
+    assert replace(fixed, blank_penalty_asr=1.5).tag() == "greedy-sym1-averaged-asrbp1.5"
+    assert tuned.label().endswith(", ASR blank penalty 0 (tuned on dev)")
