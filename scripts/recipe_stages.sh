@@ -16,8 +16,9 @@
 #   blank_penalty_asr_grid     the ASR penalties that "tune" tries, a comma list [decode's default, 0,0.5,...,3]
 #   adaptive_estimators        stage 5 also decodes each test split other than dev_split with the adaptive ST blank
 #                              penalty, tuned on dev_split, once per estimator ("asr_length st_ctc"), into
-#                              EXP/MODEL/decode/adaptive-ESTIMATOR/ (offline decoding only; test_splits must hold a
-#                              split other than dev_split) [none]
+#                              EXP/MODEL/decode/adaptive-ESTIMATOR/, its tuned parameters in
+#                              EXP/MODEL/adaptive-ESTIMATOR[-asrbpP|-asrbp-tuned].json (one per ASR blank penalty
+#                              setting; offline decoding only; test_splits must hold a split other than dev_split) [none]
 #   results_label              RESULTS.md section names: "MODEL (LABEL, SPLIT)" [the recipe directory's name]
 #   src_normalizer tgt_normalizer unit             scoring conventions (see `hent-srt score --help`);
 #                              a test split may override them: src_normalizer_SPLIT, tgt_normalizer_SPLIT, unit_SPLIT
@@ -244,13 +245,15 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     fi
     search=(--method "$decode_method" --beam "${beam:-4}")
     if [ "${decode_streaming:-false}" = true ]; then search=(--streaming); fi
+    params_suffix=  # the adaptive parameters of each ASR blank penalty setting keep their own file
     case "${blank_penalty_asr:-}" in
       "") ;;
       tune)
+        params_suffix=-asrbp-tuned
         require_input 5 1 "$data/fbank/cuts_${dev_split}.jsonl.gz"
         search+=(--tune-blank-penalty-asr-on "$data/fbank/cuts_${dev_split}.jsonl.gz")
         if [ -n "${blank_penalty_asr_grid:-}" ]; then search+=(--blank-penalty-asr-grid "$blank_penalty_asr_grid"); fi ;;
-      *) search+=(--blank-penalty-asr "$blank_penalty_asr") ;;
+      *) search+=(--blank-penalty-asr "$blank_penalty_asr"); params_suffix=-asrbp$blank_penalty_asr ;;
     esac
     for split in $test_splits; do
       require_input 5 1 "$data/fbank/cuts_${split}.jsonl.gz"
@@ -269,7 +272,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         src_norm_var=src_normalizer_$split tgt_norm_var=tgt_normalizer_$split unit_var=unit_$split
         hent-srt decode --exp-dir "$dir" --checkpoint "$dir/averaged.pt" --cuts "$data/fbank/cuts_${split}.jsonl.gz" \
           "${search[@]}" --blank-penalty adaptive --adaptive-estimator "$estimator" \
-          --tune-adaptive-on "$data/fbank/cuts_${dev_split}.jsonl.gz" --adaptive-params "$dir/adaptive-$estimator.json" \
+          --tune-adaptive-on "$data/fbank/cuts_${dev_split}.jsonl.gz" --adaptive-params "$dir/adaptive-$estimator$params_suffix.json" \
           --out-dir "$dir/decode/adaptive-$estimator" \
           --src-normalizer "${!src_norm_var:-${src_normalizer:-none}}" \
           --tgt-normalizer "${!tgt_norm_var:-${tgt_normalizer:-none}}" --unit "${!unit_var:-${unit:-word}}" \

@@ -131,6 +131,7 @@ def test_stage5_decodes_the_test_splits_with_each_adaptive_estimator_tuned_on_de
         assert f"--adaptive-estimator {estimator}" in call and "--tune-adaptive-on" in call
         assert call.split("--tune-adaptive-on ")[1].split()[0].endswith("/fbank/cuts_dev.jsonl.gz")
         assert f"--out-dir ./exp/es-en/hent_srt/decode/adaptive-{estimator} " in call
+        assert f"--adaptive-params ./exp/es-en/hent_srt/adaptive-{estimator}.json " in call
         assert f"adaptive {estimator})" in call  # its own RESULTS.md section
     code, err, calls = run(recipes, "mini", "--stage", "5", "--adaptive-estimators", "oracle")
     assert code == 2 and "--adaptive-estimators takes asr_length and/or st_ctc, got 'oracle'" in err and calls == []
@@ -146,6 +147,7 @@ def test_stage5_passes_the_asr_blank_penalty_to_every_decode(recipes):
     assert code == 0, err
     decodes = [c for c in calls if c.startswith("hent-srt decode")]
     assert len(decodes) == 2 and all("--blank-penalty-asr 1.5 " in c for c in decodes)
+    assert "--adaptive-params ./exp/es-en/hent_srt/adaptive-asr_length-asrbp1.5.json " in decodes[1]
     code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5")
     assert code == 0 and calls and not any("--blank-penalty-asr" in c for c in calls)  # the conf's value
     code, err, calls = run(recipes, "mini", "--stage", "5", "--blank-penalty-asr", "high")
@@ -165,6 +167,8 @@ def test_stage5_tunes_the_asr_blank_penalty_on_dev_for_every_decode(recipes):
     for call in decodes:
         assert call.split("--tune-blank-penalty-asr-on ")[1].split()[0] == "./data/es-en/fbank/cuts_dev.jsonl.gz"
         assert "--blank-penalty-asr-grid 0,1,2 " in call and "--blank-penalty-asr " not in call
+    # the adaptive parameters tuned with these ASR hypotheses do not replace those of the fixed-penalty decodes
+    assert "--adaptive-params ./exp/es-en/hent_srt/adaptive-asr_length-asrbp-tuned.json " in decodes[2]
     code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--blank-penalty-asr", "tune")
     assert code == 0, err
     assert all("--blank-penalty-asr-grid" not in c for c in calls)  # decode's default grid
