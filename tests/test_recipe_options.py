@@ -171,7 +171,9 @@ def test_stage5_tunes_the_asr_blank_penalty_on_dev_for_every_decode(recipes):
     assert "--adaptive-params ./exp/es-en/hent_srt/adaptive-asr_length-asrbp-tuned.json " in decodes[2]
     code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--blank-penalty-asr", "tune")
     assert code == 0, err
-    assert all("--blank-penalty-asr-grid" not in c for c in calls)  # decode's default grid
+    decodes = [c for c in calls if c.startswith("hent-srt decode")]
+    assert decodes and all("--tune-blank-penalty-asr-on" in c for c in decodes)
+    assert all("--blank-penalty-asr-grid" not in c for c in decodes)  # decode's default grid
 
 
 @pytest.mark.parametrize(

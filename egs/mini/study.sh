@@ -48,11 +48,12 @@ done
 log() { echo "$(date '+%H:%M:%S') [study] $*"; }
 has_summary() {  # has_summary DIR: DIR holds a test summary of this study's ASR blank penalty setting (tuned or not)
   local files
-  files=$(compgen -G "$1/summary-test-*.json") || return 1
+  mapfile -t files < <(compgen -G "$1/summary-test-*.json")
+  [ ${#files[@]} -gt 0 ] || return 1
   if [ "$blank_penalty_asr" = tune ]; then
-    [ -n "$(grep -l '"blank_penalty_tuning"' $files)" ]
+    [ -n "$(grep -l '"blank_penalty_tuning"' "${files[@]}")" ]
   else
-    [ -n "$(grep -L '"blank_penalty_tuning"' $files)" ]
+    [ -n "$(grep -L '"blank_penalty_tuning"' "${files[@]}")" ]
   fi
 }
 decoded() {  # decoded DIR ESTIMATOR...: DIR/decode, and DIR/decode/adaptive-ESTIMATOR of each, hold a test summary

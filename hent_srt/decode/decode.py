@@ -36,7 +36,7 @@ penalties' mean and histogram, and the dev-best constant penalty's scores on the
 ``--blank-penalty-asr-grid`` (default 0,0.5,...,3) decoded on the dev set by the ASR head alone, the penalty with
 the lowest dev error rate taken (:mod:`hent_srt.decode.asr_penalty`), written to
 ``EXP_DIR/asr-blank-penalty-TAG.json`` and to each summary's ``asr.blank_penalty_tuning``; the test sets (and the
-adaptive penalty's tuning) are then decoded at it, so their files carry ``asrbp<P>`` in the tag.
+adaptive penalty's tuning) are then decoded at it, so their files carry ``asrbp<P>-tuned`` in the tag.
 
 ``--results-file`` writes one RESULTS.md section per model and setting (heading ``<results-name> — <setting>``):
 decoding again with the same setting replaces its section, another setting adds one.
@@ -760,8 +760,9 @@ def tune_adaptive(exp: Experiment, dev_path: Path, options: SearchOptions, setti
 def tune_asr_penalty(exp: Experiment, dev_path: Path, options: SearchOptions,
                      args: argparse.Namespace) -> AsrPenaltyChoice:
     """Decode the dev manifest ``dev_path`` with the ASR head at every penalty of ``--blank-penalty-asr-grid`` and
-    choose the one with the lowest error rate (:mod:`hent_srt.decode.asr_penalty`). Offline, one encoder pass
-    serves the whole grid; streaming decodes the dev set once per penalty (the ST head at one penalty only)."""
+    choose the one with the lowest error rate (:mod:`hent_srt.decode.asr_penalty`). Offline, the whole grid is
+    searched on one encoder output per batch; streaming decodes the dev set once per penalty (the ST head at one
+    penalty only)."""
     grid = args.blank_penalty_asr_grid or DEFAULT_ASR_GRID
     cuts = _read_test_set(dev_path)
     check_test_set(dev_path, cuts, exp, args.on_the_fly_features)
