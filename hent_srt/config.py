@@ -198,10 +198,16 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Trainer settings."""
+    """Trainer settings.
+
+    ``num_threads``: torch's intra-op CPU threads for the training (``torch.set_num_threads``); 0 keeps torch's
+    default (``OMP_NUM_THREADS`` if set, else the cores). On CPU a run repeats bit for bit only at the same thread
+    count: with another count the float sums of the kernels are added in another order, and the runs drift apart.
+    """
 
     num_epochs: int = 25
     seed: int = 42
+    num_threads: int = 0
     amp: str = "auto"
     ref_duration: float = 600.0
     save_every_n: int = 4000

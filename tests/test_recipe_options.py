@@ -220,6 +220,16 @@ def test_the_ldc_recipes_take_the_adaptive_estimators_too(recipes):
     assert code == 0, err
 
 
+@pytest.mark.parametrize("value, message", [("two", "option --num-threads takes an integer, got 'two'"),
+                                            ("-1", "--num-threads must be at least 0 (0: torch's default), got -1")])
+def test_study_refuses_a_bad_thread_count_before_any_stage(recipes, value, message):
+    calls = recipes / "calls.txt"
+    env = dict(os.environ, PATH=f"{recipes / 'bin'}:{os.environ['PATH']}", HENT_SRT_CALLS=str(calls))
+    done = subprocess.run(["bash", str(recipes / MINI / "study.sh"), "--num-threads", value],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2 and message in done.stderr and not calls.exists()
+
+
 def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_it(recipes):
     # a stand-in hent-srt written in Python, so that study.sh finds this interpreter for its table (hent_srt.study)
     stub = recipes / "bin" / "hent-srt"
@@ -254,6 +264,7 @@ def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_i
         "conf/asr_pretrain.yaml", "conf/hier1.yaml", "conf/asr_only.yaml"]
     assert "--init-from exp/study/exp/es-en/seed1/asr_pretrain/best-valid-loss.pt" in trains[2]
     assert "--set train.seed=1" in trains[2] and "--exp-dir exp/study/exp/es-en/seed1/asr_only" in trains[2]
+    assert all("--set train.num_threads=1" in c for c in trains), trains  # runs repeat only at one thread count
     decodes = [c for c in recorded if c.startswith("hent-srt decode")]
     assert sum("/asr_only/averaged.pt" in c for c in decodes) == 2  # dev and test
     # the stand-ins decode nothing, so the table (written by the real hent_srt.study) lists the run as missing

@@ -16,6 +16,8 @@
 # checkpoints). --blank-penalty-asr tune has every decode choose its ASR blank penalty on dev (run.sh's option, over
 # --blank-penalty-asr-grid), and the tables read those decodes (with each run's chosen penalty); a run decoded only
 # without it is decoded again (its training stages find their last checkpoint and train no further).
+# --num-threads (default 1) is each training's train.num_threads: on CPU a run repeats bit for bit only at the same
+# thread count, so the study fixes it (0: torch's default, which depends on the machine's cores).
 #
 #   bash study.sh                                        # the full study (hours on CPU)
 #   bash study.sh --pairs zh-en --seeds "1 2 3" --models "nt_shared hier1" --cr true
@@ -36,12 +38,16 @@ adaptive="asr_length st_ctc"
 asr_only=asr_only
 blank_penalty_asr=
 blank_penalty_asr_grid=
+num_threads=1
 train_args=
 work_dir=exp/study
 out=STUDY.md
 command_line="bash egs/mini/study.sh$(printf ' %q' "$@")"
 . ../../scripts/parse_options.sh
 
+if [ "$num_threads" -lt 0 ]; then
+  echo "$0: --num-threads must be at least 0 (0: torch's default), got $num_threads" >&2; exit 2
+fi
 for c in $cr; do
   if [ "$c" != true ] && [ "$c" != false ]; then echo "$0: --cr takes true and/or false, got '$c'" >&2; exit 2; fi
 done
@@ -83,7 +89,7 @@ for pair in $pairs; do
       fi
       log "$pair seed $seed CR-CTC $c: to train and/or decode: $pretrain_todo$todo $reference_todo"
       run=(bash run.sh --pair "$pair" "${common[@]}" --exp-dir "$exp" --results "$exp/RESULTS.md"
-           --pretrain-model "$pretrain" --train-args "--set train.seed=$seed $train_args")
+           --pretrain-model "$pretrain" --train-args "--set train.seed=$seed --set train.num_threads=$num_threads $train_args")
       if [ -n "$pretrain_todo" ]; then "${run[@]}" --stage 3 --stop-stage 3; fi
       if [ -n "$todo" ]; then
         "${run[@]}" --stage 4 --stop-stage 5 --finetune-models "${todo# }" --adaptive-estimators "$adaptive"

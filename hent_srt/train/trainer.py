@@ -101,6 +101,7 @@ __all__ = [
     "prepare_trainer",
     "resolve_amp",
     "run_training",
+    "set_cpu_threads",
 ]
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,14 @@ def resolve_amp(amp: str, device: torch.device) -> AmpSettings:
     if amp == "fp16":
         return AmpSettings(torch.float16, True)
     return AmpSettings(None, False)
+
+
+def set_cpu_threads(num_threads: int) -> None:
+    """Set torch's intra-op CPU threads to ``num_threads`` (0: leave torch's default) and log the count in use."""
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    log.info("torch CPU threads: %d (train.num_threads=%d; runs repeat bit for bit only at one thread count)",
+             torch.get_num_threads(), num_threads)
 
 
 def fix_random_seed(seed: int) -> None:
@@ -276,6 +285,8 @@ def _check_train_config(config: Config) -> None:
             raise ValueError(f"{name}={value}: must be >= 1")
     if t.max_steps < 0:
         raise ValueError(f"train.max_steps={t.max_steps}: must be >= 0 (0: no limit)")
+    if t.num_threads < 0:
+        raise ValueError(f"train.num_threads={t.num_threads}: must be >= 0 (0: torch's default)")
     if t.valid_metrics_num_utts < 0:
         raise ValueError(f"train.valid_metrics_num_utts={t.valid_metrics_num_utts}: must be >= 0 (0: no metrics)")
     if t.valid_metrics_unit not in ("word", "char"):
@@ -934,6 +945,7 @@ def prepare_trainer(
     _check_train_config(config)
     fix_random_seed(config.train.seed)
     parts = build(config, dist_info)
+    set_cpu_threads(config.train.num_threads)
     trainer = Trainer(config, parts.model, parts.train_loader, parts.valid_loader, exp_dir,
                       dist_info=dist_info, device=device, show_progress=show_progress,
                       model_inputs=parts.model_inputs, tokenizers=parts.tokenizers)

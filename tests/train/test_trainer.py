@@ -250,3 +250,25 @@ def test_command_reports_user_errors_in_one_line(tmp_path, capsys):
     bad = parser.parse_args(["--config", str(cfg), "--exp-dir", str(tmp_path / "exp"), "--set", "train.amp=fp8"])
     assert main(bad) == 2
     assert "train.amp" in capsys.readouterr().err
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_num_threads_is_set_and_recorded(tmp_path, restore_threads):
+    torch.set_num_threads(2)
+    train(tmp_path, "one", max_steps=1, num_threads=1)
+    assert torch.get_num_threads() == 1
+    assert json.loads((tmp_path / "one" / "env.json").read_text())["torch_num_threads"] == 1
+    train(tmp_path, "default", max_steps=1)  # 0 leaves the count as it is
+    assert torch.get_num_threads() == 1
+
+
+def test_negative_num_threads_refused(tmp_path, restore_threads):
+    with pytest.raises(ValueError, match="train.num_threads=-1"):
+        train(tmp_path, "exp", max_steps=1, num_threads=-1)
+    assert not (tmp_path / "exp" / "env.json").exists()
