@@ -3,8 +3,9 @@
 ``write_experiment_info(exp_dir, config, command_line, seed)`` writes ``exp_dir/config.yaml`` (the resolved
 configuration, loadable with ``hent-srt train --config exp_dir/config.yaml``) and ``exp_dir/env.json``
 (git commit of the hent-srt source tree and whether it had local changes, versions of the packages that shape
-the numbers, Python and platform, the command line, the seed, the number of processes and devices). Both are
-written to a temporary name and renamed into place.
+the numbers, Python and platform, the CPU (model name, the instruction set torch's kernels dispatch to, logical
+cores: a CPU run repeats bit for bit only on the same kind of CPU at the same thread count), the command line, the
+seed, the number of processes and devices). Both are written to a temporary name and renamed into place.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -27,6 +29,8 @@ from hent_srt.fileio import write_text_atomic
 __all__ = [
     "PACKAGES",
     "collect_env",
+    "cpu_info",
+    "cpu_model_name",
     "git_commit",
     "package_versions",
     "write_experiment_info",
@@ -69,6 +73,32 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:
     return versions
 
 
+def cpu_model_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The first ``model name`` entry of ``cpuinfo`` (Linux); else ``platform.processor()``, None when empty."""
+    try:
+        lines = Path(cpuinfo).read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "model name" and value.strip():
+            return value.strip()
+    return platform.processor() or None
+
+
+def cpu_info() -> dict[str, Any]:
+    """``{"model": name or None, "capability": torch's kernel instruction set, "logical_cores": int or None}``.
+
+    ``capability`` is ``torch.backends.cpu.get_cpu_capability()`` ("AVX512", "AVX2", "DEFAULT", ...): two CPUs
+    that dispatch to different kernels need not give the same floating-point results.
+    """
+    return {
+        "model": cpu_model_name(),
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "logical_cores": os.cpu_count(),
+    }
+
+
 def collect_env(command_line: Sequence[str], seed: int, world_size: int = 1) -> dict[str, Any]:
     """Everything ``env.json`` records (see the module docstring)."""
     cuda = torch.cuda.is_available()
@@ -77,6 +107,7 @@ def collect_env(command_line: Sequence[str], seed: int, world_size: int = 1) -> 
         "packages": package_versions(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_info(),
         "command_line": list(command_line),
         "seed": seed,
         "world_size": world_size,

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 
 import numpy as np
@@ -192,6 +193,8 @@ def test_config_env_and_tensorboard_written(tmp_path):
     assert env["seed"] == 7 and env["command_line"] == ["hent-srt", "x"] and env["world_size"] == 1
     assert env["packages"]["torch"].split("+")[0] == torch.__version__.split("+")[0]
     assert set(env["git"]) == {"commit", "dirty"}
+    assert env["cpu"]["capability"] == torch.backends.cpu.get_cpu_capability()
+    assert env["cpu"]["logical_cores"] == os.cpu_count()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(exp / "tensorboard"))
