@@ -26,3 +26,4 @@ verify_num=20        # stage 6: test utterances on which every export must repro
 pretrain_model=asr_pretrain  # stage-3 conf name; a streaming system pretrains a causal encoder (conf/<name>.yaml)
 init_checkpoint=best  # stage 4 starts from stage 3's best-valid-loss.pt (best, as published), last epoch (last) or averaged model (averaged)
 decode_streaming=false  # stage 5: decode chunk by chunk (causal confs), with latency
+decode_threads=0     # stage 5: torch's CPU threads per decode (0: torch's default)

@@ -10,6 +10,8 @@
 #   finetune_models            conf names trained in stage 4 from the stage-3 model [hent_srt]
 #   decode_streaming           stage 5 decodes chunk by chunk (causal confs; greedy, with latency) [false]
 #   decode_method beam blank_penalties epoch avg   (epoch 0: the last epoch; avg 0: epoch - 1)
+#   decode_threads             torch's CPU threads of stage 5's decodes (`hent-srt decode --num-threads`; 0: torch's
+#                              default); the real-time factor in each summary names the count [0]
 #   blank_penalty_asr          ASR blank penalty of stage 5's decodes (empty: the conf's decode.blank_penalty_asr);
 #                              "tune": each decode first chooses it on dev_split (the lowest dev WER/CER over
 #                              blank_penalty_asr_grid, `hent-srt decode --tune-blank-penalty-asr-on`) []
@@ -58,7 +60,7 @@ require_input() {  # require_input STAGE MAKER PATH...: stage STAGE reads each P
       "(--stage $maker), or check --data / --exp if it was made elsewhere"
   done
 }
-require_int 0 stage stop_stage epoch avg
+require_int 0 stage stop_stage epoch avg decode_threads
 require_int 1 ngpu num_jobs beam verify_num src_vocab_size tgt_vocab_size
 require_bool speed_perturb decode_streaming export_streaming
 for estimator in ${adaptive_estimators:-}; do
@@ -245,6 +247,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     fi
     search=(--method "$decode_method" --beam "${beam:-4}")
     if [ "${decode_streaming:-false}" = true ]; then search=(--streaming); fi
+    search+=(--num-threads "${decode_threads:-0}")
     params_suffix=  # the adaptive parameters of each ASR blank penalty setting keep their own file
     case "${blank_penalty_asr:-}" in
       "") ;;

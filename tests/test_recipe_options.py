@@ -31,6 +31,7 @@ MINI_EXP = f"{MINI}/exp/es-en"
         (("--stage", "4", "--stop-stage", "2"), "--stop-stage 2 is before --stage 4"),
         (("--stage", "1", "--num-jobs", "0"), "--num-jobs must be at least 1, got 0"),
         (("--stage", "1", "--src-vocab-size", "0"), "--src-vocab-size must be at least 1"),
+        (("--stage", "5", "--decode-threads", "-2"), "--decode-threads must be at least 0, got -2"),
         (("5",), "unexpected argument '5'"),
         (("--stag", "5"), "unknown option --stag"),
         (("--stage",), "option --stage needs a value"),
@@ -150,6 +151,11 @@ def test_stage5_passes_the_asr_blank_penalty_to_every_decode(recipes):
     assert "--adaptive-params ./exp/es-en/hent_srt/adaptive-asr_length-asrbp1.5.json " in decodes[1]
     code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5")
     assert code == 0 and calls and not any("--blank-penalty-asr" in c for c in calls)  # the conf's value
+    decodes = [c for c in calls if c.startswith("hent-srt decode")]
+    assert decodes and all("--num-threads 0 " in c for c in decodes)  # torch's default
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--decode-threads", "2")
+    decodes = [c for c in calls if c.startswith("hent-srt decode")]
+    assert code == 0 and decodes and all("--num-threads 2 " in c for c in decodes)
     code, err, calls = run(recipes, "mini", "--stage", "5", "--blank-penalty-asr", "high")
     assert code == 2 and "--blank-penalty-asr takes a number, e.g. 1.0, or 'tune'" in err and "'high'" in err
     assert calls == []
@@ -210,6 +216,7 @@ def test_the_ldc_recipes_take_the_adaptive_estimators_too(recipes):
     assert "--cuts data/fbank/cuts_test1.jsonl.gz" in adaptive[0] and "--adaptive-estimator st_ctc" in adaptive[0]
     assert "--tune-adaptive-on data/fbank/cuts_dev.jsonl.gz" in adaptive[0]
     assert "--out-dir exp/hent_srt/decode/adaptive-st_ctc " in adaptive[0]
+    assert all("--num-threads 0 " in c for c in calls if c.startswith("hent-srt decode"))  # recipe_defaults.sh
     # decoding only dev, the split the penalty is tuned on (as egs/hkust does), is refused before any stage
     code, err, calls = run(recipes, "iwslt22_ta", "--stage", "5", "--stop-stage", "5", "--epoch", "2", "--avg", "1",
                            "--test-splits", "dev", "--adaptive-estimators", "asr_length")
@@ -267,6 +274,7 @@ def test_study_trains_the_asr_only_reference_from_each_stage3_model_and_tables_i
     assert all("--set train.num_threads=1" in c for c in trains), trains  # runs repeat only at one thread count
     decodes = [c for c in recorded if c.startswith("hent-srt decode")]
     assert sum("/asr_only/averaged.pt" in c for c in decodes) == 2  # dev and test
+    assert all("--num-threads 1 " in c for c in decodes), decodes  # the decodes are pinned to the same count
     # the stand-ins decode nothing, so the table (written by the real hent_srt.study) lists the run as missing
     assert "es-en hier1 without CR-CTC, seed 1." in (recipes / "STUDY.md").read_text() and "wrote" in out
 

@@ -44,6 +44,7 @@ exp_dir=
 results=
 test_splits=test
 adaptive_estimators=
+decode_threads=0
 . ../../scripts/parse_options.sh
 
 # Scoring per pair: Mandarin transcripts have no spaces, so their ASR is scored on characters (CER) with the

@@ -16,8 +16,9 @@
 # checkpoints). --blank-penalty-asr tune has every decode choose its ASR blank penalty on dev (run.sh's option, over
 # --blank-penalty-asr-grid), and the tables read those decodes (with each run's chosen penalty); a run decoded only
 # without it is decoded again (its training stages find their last checkpoint and train no further).
-# --num-threads (default 1) is each training's train.num_threads: on CPU a run repeats bit for bit only at the same
-# thread count, so the study fixes it (0: torch's default, which depends on the machine's cores).
+# --num-threads (default 1) is each training's train.num_threads and each decode's thread count: on CPU a run repeats
+# bit for bit only at the same thread count, so the study fixes it (0: torch's default, which depends on the
+# machine's cores), and two studies side by side on two cores then do not compete for them.
 #
 #   bash study.sh                                        # the full study (hours on CPU)
 #   bash study.sh --pairs zh-en --seeds "1 2 3" --models "nt_shared hier1" --cr true
@@ -69,7 +70,8 @@ decoded() {  # decoded DIR ESTIMATOR...: DIR/decode, and DIR/decode/adaptive-EST
 }
 common=(--work-dir "$work_dir" --num-train "$num_train" --num-dev "$num_dev" --num-test "$num_test"
         --seed "$corpus_seed" --num-jobs "$num_jobs" --blank-penalties "$blank_penalties" --test-splits "dev test"
-        --blank-penalty-asr "$blank_penalty_asr" --blank-penalty-asr-grid "$blank_penalty_asr_grid")
+        --blank-penalty-asr "$blank_penalty_asr" --blank-penalty-asr-grid "$blank_penalty_asr_grid"
+        --decode-threads "$num_threads")
 
 for pair in $pairs; do
   log "$pair: corpus, features, BPE"

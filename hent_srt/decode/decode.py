@@ -15,7 +15,9 @@ set and the setting's tag ``TAG`` (method, beam or symbols per frame, weights, c
 - ``hyps-asr-<set>-TAG.txt``, ``errs-asr-<set>-TAG.txt`` (WER/CER details), ``refs-asr-<set>.txt``;
 - ``hyps-st-<set>-TAG-bp<P>.txt``, ``bleu-st-<set>-TAG-bp<P>.txt`` (BLEU and chrF++ with sacrebleu signatures,
   number of references, length ratio), ``refs-st-<set>.txt`` (first reference);
-- ``summary-<set>-TAG.json`` (every number, the setting, the real-time factor) and, with several penalties,
+- ``summary-<set>-TAG.json`` (every number, the setting, the real-time factor with the device and torch's CPU
+  thread count it was measured on: ``--num-threads N`` pins that count, 0 keeps torch's default) and, with several
+  penalties,
   ``blank-penalty-<set>-TAG.png`` (BLEU and length ratio against the penalty; skipped with a warning without
   matplotlib, the ``plot`` extra).
 
@@ -121,7 +123,8 @@ class Hypotheses:
 
     Streaming decoding also fills ``st_delays[penalty][cut_id]`` (emission time of each ST token, seconds) and
     ``source_seconds[cut_id]``; ``st_ctc[cut_id]`` is the ST head's best-path CTC text when it was asked for;
-    ``asr_sweep[penalty][cut_id]`` the ASR text at each penalty of an ASR blank-penalty sweep."""
+    ``asr_sweep[penalty][cut_id]`` the ASR text at each penalty of an ASR blank-penalty sweep. ``device`` and
+    ``num_threads`` (torch's intra-op CPU threads) are what the compute seconds were measured on (None: not measured)."""
 
     asr: dict[str, str] = field(default_factory=dict)
     asr_sweep: dict[float, dict[str, str]] = field(default_factory=dict)
@@ -129,6 +132,8 @@ class Hypotheses:
     st_ctc: dict[str, str] = field(default_factory=dict)
     audio_seconds: float = 0.0
     compute_seconds: float = 0.0
+    device: str | None = None
+    num_threads: int | None = None
     st_delays: dict[float, dict[str, list[float]]] = field(default_factory=dict)
     source_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -163,7 +168,8 @@ def decode_cuts(
     penalties = {t: p for t, p in penalties.items() if t in runtime.tasks}
     loader = make_dataloader(cuts, src_tok, tgt_tok, max_duration=max_duration, shuffle=False,
                              on_the_fly=on_the_fly)
-    out = Hypotheses(st={p: {} for p in blank_penalties_st}, asr_sweep={p: {} for p in asr_sweep})
+    out = Hypotheses(st={p: {} for p in blank_penalties_st}, asr_sweep={p: {} for p in asr_sweep},
+                     device=str(device), num_threads=torch.get_num_threads())
     start = time.perf_counter()
     for batch in loader:
         batch = batch.to(device)
@@ -212,7 +218,8 @@ def decode_cuts_streaming(
     loader = make_dataloader(cuts, src_tok, tgt_tok, max_duration=max_duration, shuffle=False,
                              on_the_fly=on_the_fly)
     st_keys = [p for task, p in decoder.searches if task == "st"] if tgt_tok is not None else []
-    out = Hypotheses(st={p: {} for p in st_keys}, st_delays={p: {} for p in st_keys})
+    out = Hypotheses(st={p: {} for p in st_keys}, st_delays={p: {} for p in st_keys}, device=str(device),
+                     num_threads=torch.get_num_threads())
     start = time.perf_counter()
     for batch in loader:
         lens = batch.feature_lens.tolist()
@@ -292,7 +299,8 @@ def score_and_write(
     key = f"{set_name}-{setting.tag()}" if setting is not None else set_name
     summary: dict = {
         "set": set_name, "num_utterances": len(by_id), "audio_seconds": hyps.audio_seconds,
-        "rtf": hyps.compute_seconds / max(hyps.audio_seconds, 1e-9), "src_normalizer": src_normalizer,
+        "rtf": hyps.compute_seconds / max(hyps.audio_seconds, 1e-9), "rtf_device": hyps.device,
+        "rtf_torch_num_threads": hyps.num_threads, "src_normalizer": src_normalizer,
         "tgt_normalizer": tgt_normalizer,
     }
     if setting is not None:
@@ -501,6 +509,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sym-per-frame", type=positive_int, default=None,
                         help="greedy search: symbols per encoder frame at most (default: decode.max_sym_per_frame)")
     parser.add_argument("--max-duration", type=positive_float, default=100.0, help="seconds of audio per batch")
+    parser.add_argument("--num-threads", type=nonnegative_int, default=0,
+                        help="torch's intra-op CPU threads while decoding (0: torch's default); recorded with the "
+                             "real-time factor")
     parser.add_argument("--streaming", action="store_true",
                         help="decode chunk by chunk as concurrent streams (causal models; greedy), report latency")
     parser.add_argument("--chunk-size", type=positive_int, default=None,
@@ -817,6 +828,8 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out_dir = args.out_dir or args.exp_dir / "decode"
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
     try:
         if out_dir.exists() and not out_dir.is_dir():
             raise ValueError(f"--out-dir {out_dir} is a file; give a directory")
@@ -904,7 +917,8 @@ def _decode_test_sets(args: argparse.Namespace, exp: Experiment, options: Search
                   f"{row['mean_penalty']:.2f}, chosen {row['histogram']}) BLEU {row['bleu']:.2f} "
                   f"({row['bleu_signature']}) chrF++ {row['chrf']:.2f} length ratio {row['length_ratio']:.3f}; "
                   f"dev-best constant bp={best['blank_penalty']:g}: BLEU {best['bleu']:.2f}")
-        print(f"{set_name} real-time factor {summary['rtf']:.3f} over {summary['audio_seconds']:.1f} s of audio")
+        print(f"{set_name} real-time factor {summary['rtf']:.3f} over {summary['audio_seconds']:.1f} s of audio "
+              f"({summary['rtf_device']}, {summary['rtf_torch_num_threads']} torch threads)")
         print(f"{set_name} files: {out_dir}/*-{set_name}-{setting.tag()}*")
         summaries.append(summary)
     if args.results_file:

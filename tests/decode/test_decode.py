@@ -47,6 +47,7 @@ def read(path: Path) -> str:
     ("--blank-penalty", "1,nan", "--blank-penalty/--st-blank-penalty: expected a comma list of finite numbers"),
     ("--blank-penalty-asr", "inf", "--blank-penalty-asr: must be a finite number"),
     ("--max-duration", "0", "--max-duration: must be > 0"),
+    ("--num-threads", "-1", "--num-threads: must be >= 0"),
     ("--chunk-size", "0", "--chunk-size: must be >= 1"),
     ("--epoch", "x", "--epoch: expected an integer >= 1, got 'x'"),
 ])
@@ -106,6 +107,21 @@ def test_two_settings_keep_both_outputs_and_results_sections(tiny_exp, test_set,
                   "--results-comment", "again") == 0
     text = read(results)
     assert text.count("## tiny — ") == 2 and "| again |" in text
+
+
+def test_the_real_time_factor_names_its_device_and_thread_count(tiny_exp, test_set, tmp_path, capsys):
+    checkpoint = ["--checkpoint", str(tiny_exp.dir / "epoch-2.pt")]
+    assert decode(tiny_exp.dir, test_set, tmp_path / "default", *checkpoint) == 0
+    assert decode(tiny_exp.dir, test_set, tmp_path / "pinned", *checkpoint, "--num-threads", "2") == 0
+    out = capsys.readouterr().out
+    name = "summary-tones-greedy-sym2-epoch-2.json"
+    default = json.loads(read(tmp_path / "default" / name))
+    pinned = json.loads(read(tmp_path / "pinned" / name))
+    assert (default["rtf_device"], default["rtf_torch_num_threads"]) == ("cpu", 1)  # the one_thread fixture's count
+    assert (pinned["rtf_device"], pinned["rtf_torch_num_threads"]) == ("cpu", 2)
+    assert "(cpu, 1 torch threads)" in out and "(cpu, 2 torch threads)" in out
+    assert read(tmp_path / "default" / "hyps-asr-tones-greedy-sym2-epoch-2.txt") == \
+        read(tmp_path / "pinned" / "hyps-asr-tones-greedy-sym2-epoch-2.txt")
 
 
 def test_epoch_avg_averages_inside_decode(tiny_exp, test_set, tmp_path):
