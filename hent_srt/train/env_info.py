@@ -6,6 +6,10 @@ configuration, loadable with ``hent-srt train --config exp_dir/config.yaml``) an
 the numbers, Python and platform, the CPU (model name, the instruction set torch's kernels dispatch to, logical
 cores: a CPU run repeats bit for bit only on the same kind of CPU at the same thread count), the command line, the
 seed, the number of processes and devices). Both are written to a temporary name and renamed into place.
+
+A run resumed in the same directory (or a later training into it) writes env.json again for itself and keeps what
+the earlier one recorded under ``earlier_runs`` (oldest first), so a run whose parts ran on different machines says
+so; an earlier env.json that is not a JSON object is kept there as its text (``{"unreadable_env_json": TEXT}``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "collect_env",
     "cpu_info",
     "cpu_model_name",
+    "earlier_runs",
     "git_commit",
     "package_versions",
     "write_experiment_info",
@@ -117,6 +122,23 @@ def collect_env(command_line: Sequence[str], seed: int, world_size: int = 1) -> 
     }
 
 
+def earlier_runs(env_path: str | Path) -> list[dict[str, Any]]:
+    """The records of the runs before this one in ``env_path``'s directory: the earlier ``env.json``'s own
+    ``earlier_runs`` followed by that env.json without them; ``[]`` when there is none."""
+    env_path = Path(env_path)
+    if not env_path.is_file():
+        return []
+    text = env_path.read_bytes().decode("utf-8", errors="replace")
+    try:
+        previous = json.loads(text)
+    except json.JSONDecodeError:
+        previous = None
+    if not isinstance(previous, dict):
+        return [{"unreadable_env_json": text}]
+    runs = previous.pop("earlier_runs", [])
+    return [*(runs if isinstance(runs, list) else [{"unreadable_earlier_runs": runs}]), previous]
+
+
 def write_experiment_info(
     exp_dir: str | Path,
     config: Config,
@@ -124,10 +146,12 @@ def write_experiment_info(
     world_size: int = 1,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``config.yaml`` and ``env.json`` (plus the ``extra`` entries) into ``exp_dir``; returns the latter."""
+    """Write ``config.yaml`` and ``env.json`` (plus the ``extra`` entries, and the ``earlier_runs`` of an earlier
+    env.json there) into ``exp_dir``; returns the latter."""
     exp_dir = Path(exp_dir)
     env = collect_env(command_line, seed=config.train.seed, world_size=world_size)
     env.update(extra or {})
+    env["earlier_runs"] = earlier_runs(exp_dir / "env.json")
     write_text_atomic(exp_dir / "config.yaml", dump_config(config))
     write_text_atomic(exp_dir / "env.json", json.dumps(env, indent=2, sort_keys=True) + "\n")
     return env

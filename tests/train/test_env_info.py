@@ -1,8 +1,10 @@
-"""The CPU description env.json records: read from /proc/cpuinfo's text, with a fallback when there is none."""
+"""What env.json records: the CPU, read from /proc/cpuinfo's text with a fallback when there is none, and the
+records of the earlier runs in the same directory."""
 
+import json
 import platform
 
-from hent_srt.train.env_info import cpu_model_name
+from hent_srt.train.env_info import cpu_model_name, earlier_runs
 
 # Two processors of a dual-socket Linux machine, as /proc/cpuinfo lists them (abridged).
 CPUINFO = """processor\t: 0
@@ -32,3 +34,23 @@ def test_cpuinfo_without_model_name_falls_back(tmp_path):
     path = tmp_path / "cpuinfo"
     path.write_text("processor\t: 0\nmodel name\t:   \nHardware\t: BCM2835\n")
     assert cpu_model_name(path) == (platform.processor() or None)
+
+
+def test_earlier_runs_accumulate_oldest_first(tmp_path):
+    path = tmp_path / "env.json"
+    assert earlier_runs(path) == []
+    first, second = {"started_at": "1", "cpu": {"model": "A"}}, {"started_at": "2", "cpu": {"model": "B"}}
+    path.write_text(json.dumps(first))
+    assert earlier_runs(path) == [first]
+    path.write_text(json.dumps({**second, "earlier_runs": [first]}))
+    assert earlier_runs(path) == [first, second]
+
+
+def test_an_unreadable_earlier_env_json_is_kept_as_text(tmp_path):
+    path = tmp_path / "env.json"
+    path.write_bytes(b'{"started_at": "1", trunc\xff')
+    assert earlier_runs(path) == [{"unreadable_env_json": '{"started_at": "1", trunc\ufffd'}]
+    path.write_text("[1, 2]")
+    assert earlier_runs(path) == [{"unreadable_env_json": "[1, 2]"}]
+    path.write_text(json.dumps({"started_at": "2", "earlier_runs": "lost"}))
+    assert earlier_runs(path) == [{"unreadable_earlier_runs": "lost"}, {"started_at": "2"}]

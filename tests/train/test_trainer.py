@@ -56,6 +56,11 @@ def test_resume_continues_bit_exactly(tmp_path):
     assert resumed.state == straight.state and resumed.state.batch_idx_train == 4 and resumed.state.epoch == 2
     assert_same(params(resumed.raw_model), params(straight.raw_model))
     assert_same(params(resumed.model_avg), params(straight.model_avg))
+    # env.json describes the resumed run and keeps the first one's record
+    env = json.loads((tmp_path / "resumed" / "env.json").read_text())
+    assert env["resumed_from"].endswith("checkpoint-2.pt") and len(env["earlier_runs"]) == 1
+    assert env["earlier_runs"][0]["resumed_from"] is None and "earlier_runs" not in env["earlier_runs"][0]
+    assert env["earlier_runs"][0]["cpu"] == env["cpu"]
     # the resumed run really continued (did not start over) and training moved the weights
     assert resumed.raw_model.seen_batch_counts == straight.raw_model.seen_batch_counts[2:]
     assert not torch.equal(first.raw_model.out.weight, resumed.raw_model.out.weight)
