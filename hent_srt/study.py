@@ -23,7 +23,9 @@ difference. With ``--asr-tuned`` (the runs decoded with ``--blank-penalty-asr tu
 whose ASR blank penalty was chosen on dev (``asr.blank_penalty_tuning``), and the table gives the chosen penalty
 of each seed; without it, only summaries decoded at a fixed ASR penalty are read. A cell is ``mean ± s`` with
 ``s`` the sample standard deviation (n - 1), the mean alone for one seed.
-Missing runs are listed, not guessed.
+Missing runs are listed, not guessed. The file ends with what the trainings read ran on, from the ``env.json`` of
+each stage-3, stage-4 and reference directory (with the earlier attempts it keeps): CPU model, the instruction set
+torch dispatched to, and thread count, since a CPU run repeats bit for bit only on one kind of CPU at one count.
 
     python -m hent_srt.study --exp-root exp/study/exp --pairs "es-en zh-en" --seeds "1 2 3" \\
         --models "nt_shared hier1 hier2" --cr "true false" --adaptive "asr_length st_ctc" --asr-only asr_only \\
@@ -37,6 +39,7 @@ import json
 import math
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +182,53 @@ def read_adaptive(exp_root: Path, pair: str, seed: int, model: str, cr: bool, es
     return row["bleu"], row["dev_best_constant"]["bleu"]
 
 
+MachineRecord = tuple[str | None, int | None]
+"""(CPU as "model (instruction set)", torch threads) of one training record; None where it was not recorded"""
+
+
+def _machine_record(record: object) -> MachineRecord | None:
+    """One env.json record as a :data:`MachineRecord`; None for a record that cannot be read."""
+    if not isinstance(record, dict) or "unreadable_env_json" in record:
+        return None
+    cpu = record.get("cpu") if isinstance(record.get("cpu"), dict) else {}
+    kind = f"{cpu['model']} ({cpu.get('capability')})" if cpu.get("model") else None
+    return kind, record.get("torch_num_threads")
+
+
+def training_machines(exp_dir: Path) -> list[MachineRecord | None]:
+    """What the trainings of ``exp_dir`` ran on, one entry per env.json record (the earlier attempts it keeps under
+    ``earlier_runs`` first, then its own); ``[None]`` without a readable env.json."""
+    try:
+        env = json.loads((exp_dir / "env.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return [None]
+    if not isinstance(env, dict):
+        return [None]
+    earlier = env.get("earlier_runs") if isinstance(env.get("earlier_runs"), list) else []
+    return [_machine_record(r) for r in (*earlier, env)]
+
+
+def _machine_text(record: MachineRecord | None) -> str:
+    if record is None:
+        return "no readable env.json"
+    kind, threads = record
+    text = kind or "CPU not recorded"
+    return text if threads is None else f"{text}, {threads} thread{'' if threads == 1 else 's'}"
+
+
+def machines_line(exp_dirs: Sequence[Path]) -> str:
+    """The study's closing line: how many training records of ``exp_dirs`` ran on each CPU and thread count, with
+    a warning when they name more than one kind of CPU."""
+    records = [r for exp_dir in sorted(set(exp_dirs)) for r in training_machines(exp_dir)]
+    counts = Counter(_machine_text(r) for r in records)
+    text = ("Trained on (the env.json of each stage-3, stage-4 and reference run read, earlier attempts included): "
+            + "; ".join(f"{d}: {n}" for d, n in sorted(counts.items())) + ".")
+    if len({r[0] for r in records if r is not None and r[0] is not None}) > 1:
+        text += (" These are not one kind of CPU: a run repeats bit for bit only on one kind at one thread count, so "
+                 "runs made on different kinds are separate samples.")
+    return text
+
+
 def mean_std(values: Sequence[float], digits: int = 2, signed: bool = False) -> str:
     """``mean ± s`` (sample standard deviation), the mean alone for one value, "—" for none; ``signed``: the mean
     with its sign (for differences)."""
@@ -200,6 +250,7 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
         lines += ["Command:", "", "```sh", command, "```", ""]
     missing: list[str] = []
     signatures: set[str] = set()
+    trained: list[Path] = []
     for pair in pairs:
         table: list[str] = []
         adaptive_table: list[str] = []
@@ -215,6 +266,9 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                         missing.append(what)
                         continue
                     runs.append(run)
+                    trained += [run_dir(exp_root, pair, seed, name, cr) for name in (model, pretrain)]
+                    if run.joint_cost is not None:
+                        trained.append(run_dir(exp_root, pair, seed, asr_only, cr))
                     reference = f"{pair} ASR-only reference {asr_only}{CR_SUFFIX if cr else ''}, seed {seed}"
                     if asr_only and run.joint_cost is None and reference not in missing:
                         missing.append(reference)
@@ -264,6 +318,8 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
         lines += ["BLEU signature: " + "; ".join(f"`{s}`" for s in sorted(signatures)), ""]
     if missing:
         lines += ["Runs not found (not finished or not run): " + "; ".join(missing) + ".", ""]
+    if trained:
+        lines += [machines_line(trained), ""]
     return "\n".join(lines), missing
 
 

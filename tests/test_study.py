@@ -210,3 +210,26 @@ def test_the_asr_tuned_study_reads_the_tuned_decodes_and_tables_each_seeds_choic
     assert tuned_row[4] == fixed_row[4]  # both stage-4 and stage-3 tuned: the degradation is the same here
     assert tuned_row[-1] == "1.5 0.5" and missing == []
     assert "chose its ASR blank penalty on dev" in tuned and "fixed blank penalty" in fixed
+
+
+def test_the_study_ends_with_the_machines_its_trainings_ran_on(tmp_path):
+    for seed in (1, 2):
+        _write(tmp_path, "es-en", seed, "hier1", False, "dev", _summary(9.0, {0.5: 10.0}))
+        _write(tmp_path, "es-en", seed, "hier1", False, "test", _summary(2.0, {0.5: 40.0}))
+        _write(tmp_path, "es-en", seed, "asr_pretrain", False, "test", _summary(2.5, None))
+    epyc = {"cpu": {"model": "AMD EPYC", "capability": "AVX512"}, "torch_num_threads": 1}
+    xeon = {"cpu": {"model": "Intel Xeon", "capability": "AVX2"}, "torch_num_threads": 2}
+    # seed 1: stage 3 on one machine; stage 4 started on the Xeon, resumed on the EPYC. Seed 2: stage 4 from before
+    # env.json recorded the CPU; its stage 3 has no env.json.
+    (run_dir(tmp_path, "es-en", 1, "asr_pretrain", False) / "env.json").write_text(json.dumps(epyc))
+    (run_dir(tmp_path, "es-en", 1, "hier1", False) / "env.json").write_text(json.dumps({**epyc, "earlier_runs": [xeon]}))
+    (run_dir(tmp_path, "es-en", 2, "hier1", False) / "env.json").write_text(json.dumps({"torch_num_threads": 4}))
+    text, _ = format_study(tmp_path, ["es-en"], [1, 2], ["hier1"], [False])
+    line = text.strip().splitlines()[-1]
+    assert line.startswith("Trained on")
+    assert ("AMD EPYC (AVX512), 1 thread: 2; CPU not recorded, 4 threads: 1; Intel Xeon (AVX2), 2 threads: 1; "
+            "no readable env.json: 1.") in line
+    assert "not one kind of CPU" in line
+    (run_dir(tmp_path, "es-en", 1, "hier1", False) / "env.json").write_text(json.dumps(epyc))
+    line = format_study(tmp_path, ["es-en"], [1, 2], ["hier1"], [False])[0].strip().splitlines()[-1]
+    assert "AMD EPYC (AVX512), 1 thread: 2;" in line and "not one kind" not in line
