@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hent_srt.fileio import write_text_atomic
+from hent_srt.train.env_info import env_records
 
 CR_SUFFIX = "_cr"
 INTRO = (
@@ -196,16 +197,13 @@ def _machine_record(record: object) -> MachineRecord | None:
 
 
 def training_machines(exp_dir: Path) -> list[MachineRecord | None]:
-    """What the trainings of ``exp_dir`` ran on, one entry per env.json record (the earlier attempts it keeps under
-    ``earlier_runs`` first, then its own); ``[None]`` without a readable env.json."""
+    """What the trainings of ``exp_dir`` ran on, one entry per record of its env.json
+    (:func:`hent_srt.train.env_info.env_records`: the earlier attempts first); ``[None]`` without an env.json."""
     try:
-        env = json.loads((exp_dir / "env.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return [None]
-    if not isinstance(env, dict):
-        return [None]
-    earlier = env.get("earlier_runs") if isinstance(env.get("earlier_runs"), list) else []
-    return [_machine_record(r) for r in (*earlier, env)]
+        records = env_records(exp_dir / "env.json")
+    except OSError:
+        records = []
+    return [_machine_record(r) for r in records] or [None]
 
 
 def _machine_text(record: MachineRecord | None) -> str:

@@ -35,7 +35,7 @@ __all__ = [
     "collect_env",
     "cpu_info",
     "cpu_model_name",
-    "earlier_runs",
+    "env_records",
     "git_commit",
     "package_versions",
     "write_experiment_info",
@@ -122,9 +122,10 @@ def collect_env(command_line: Sequence[str], seed: int, world_size: int = 1) -> 
     }
 
 
-def earlier_runs(env_path: str | Path) -> list[dict[str, Any]]:
-    """The records of the runs before this one in ``env_path``'s directory: the earlier ``env.json``'s own
-    ``earlier_runs`` followed by that env.json without them; ``[]`` when there is none."""
+def env_records(env_path: str | Path) -> list[dict[str, Any]]:
+    """Every run record an ``env.json`` holds, oldest first: its ``earlier_runs``, then its own record without them;
+    ``[]`` when the file does not exist, ``[{"unreadable_env_json": TEXT}]`` when it is not a JSON object. The
+    records a new run keeps as its ``earlier_runs``, and what the study reads to name the machines of a run."""
     env_path = Path(env_path)
     if not env_path.is_file():
         return []
@@ -151,7 +152,7 @@ def write_experiment_info(
     exp_dir = Path(exp_dir)
     env = collect_env(command_line, seed=config.train.seed, world_size=world_size)
     env.update(extra or {})
-    env["earlier_runs"] = earlier_runs(exp_dir / "env.json")
+    env["earlier_runs"] = env_records(exp_dir / "env.json")
     write_text_atomic(exp_dir / "config.yaml", dump_config(config))
     write_text_atomic(exp_dir / "env.json", json.dumps(env, indent=2, sort_keys=True) + "\n")
     return env

@@ -4,7 +4,7 @@ records of the earlier runs in the same directory."""
 import json
 import platform
 
-from hent_srt.train.env_info import cpu_model_name, earlier_runs
+from hent_srt.train.env_info import cpu_model_name, env_records
 
 # Two processors of a dual-socket Linux machine, as /proc/cpuinfo lists them (abridged).
 CPUINFO = """processor\t: 0
@@ -36,21 +36,21 @@ def test_cpuinfo_without_model_name_falls_back(tmp_path):
     assert cpu_model_name(path) == (platform.processor() or None)
 
 
-def test_earlier_runs_accumulate_oldest_first(tmp_path):
+def test_the_records_accumulate_oldest_first(tmp_path):
     path = tmp_path / "env.json"
-    assert earlier_runs(path) == []
+    assert env_records(path) == []
     first, second = {"started_at": "1", "cpu": {"model": "A"}}, {"started_at": "2", "cpu": {"model": "B"}}
     path.write_text(json.dumps(first))
-    assert earlier_runs(path) == [first]
+    assert env_records(path) == [first]
     path.write_text(json.dumps({**second, "earlier_runs": [first]}))
-    assert earlier_runs(path) == [first, second]
+    assert env_records(path) == [first, second]
 
 
 def test_an_unreadable_earlier_env_json_is_kept_as_text(tmp_path):
     path = tmp_path / "env.json"
     path.write_bytes(b'{"started_at": "1", trunc\xff')
-    assert earlier_runs(path) == [{"unreadable_env_json": '{"started_at": "1", trunc\ufffd'}]
+    assert env_records(path) == [{"unreadable_env_json": '{"started_at": "1", trunc\ufffd'}]
     path.write_text("[1, 2]")
-    assert earlier_runs(path) == [{"unreadable_env_json": "[1, 2]"}]
+    assert env_records(path) == [{"unreadable_env_json": "[1, 2]"}]
     path.write_text(json.dumps({"started_at": "2", "earlier_runs": "lost"}))
-    assert earlier_runs(path) == [{"unreadable_earlier_runs": "lost"}, {"started_at": "2"}]
+    assert env_records(path) == [{"unreadable_earlier_runs": "lost"}, {"started_at": "2"}]
