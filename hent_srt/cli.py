@@ -46,6 +46,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("decode", "hent_srt.decode.decode", "decode test sets (greedy / modified beam search) and score"),
     Command("translate", "hent_srt.decode.translate", "transcribe and translate audio files (any rate, WAV/FLAC/SPHERE)"),
     Command("score", "hent_srt.score", "score hypotheses: WER/CER, BLEU and chrF++ with signatures"),
+    Command("compare", "hent_srt.compare", "compare two systems' BLEU: paired bootstrap interval of the difference"),
     Command("export", "hent_srt.export.cli", "export TorchScript / ONNX models"),
     Command("config", "hent_srt.config", "show a resolved configuration preset"),
     Command("import-icefall", "hent_srt.train.icefall", "import an icefall HENT-SRT / NT-Shared checkpoint"),

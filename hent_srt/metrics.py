@@ -172,7 +172,8 @@ class TranslationScore:
         )
 
 
-def _check_streams(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
+def check_streams(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
+    """ValueError unless ``refs`` holds at least one reference stream, each as long as ``hyps``."""
     if not refs:
         raise ValueError("refs must hold at least one reference stream")
     for k, stream in enumerate(refs):
@@ -180,20 +181,25 @@ def _check_streams(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
             raise ValueError(f"reference stream {k} has {len(stream)} segments, hypotheses have {len(hyps)}")
 
 
+def bleu_metric() -> BLEU:
+    """The BLEU of every score here: sacrebleu's corpus BLEU, lowercased, tokenizer 13a, exponential smoothing."""
+    return BLEU(lowercase=True, tokenize="13a")
+
+
 def translation_score(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> TranslationScore:
-    """Corpus BLEU (lowercased, 13a) and chrF++ of ``hyps`` against ``refs[k][i]`` (reference k of segment i)."""
-    _check_streams(hyps, refs)
-    bleu_metric = BLEU(lowercase=True, tokenize="13a")
-    chrf_metric = CHRF(word_order=2)
+    """Corpus BLEU (:func:`bleu_metric`) and chrF++ of ``hyps`` against ``refs[k][i]`` (reference k of segment i)."""
+    check_streams(hyps, refs)
+    bleu_scorer = bleu_metric()
+    chrf_scorer = CHRF(word_order=2)
     ref_lists = [list(stream) for stream in refs]
-    bleu = bleu_metric.corpus_score(list(hyps), ref_lists)
-    chrf = chrf_metric.corpus_score(list(hyps), ref_lists)
+    bleu = bleu_scorer.corpus_score(list(hyps), ref_lists)
+    chrf = chrf_scorer.corpus_score(list(hyps), ref_lists)
     ratio = bleu.sys_len / bleu.ref_len if bleu.ref_len else float("nan")
     return TranslationScore(
         bleu=bleu.score,
-        bleu_signature=str(bleu_metric.get_signature()),
+        bleu_signature=str(bleu_scorer.get_signature()),
         chrf=chrf.score,
-        chrf_signature=str(chrf_metric.get_signature()),
+        chrf_signature=str(chrf_scorer.get_signature()),
         length_ratio=ratio,
         num_refs=len(refs),
         num_segments=len(hyps),
@@ -226,7 +232,7 @@ def word_order_score(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> Word
     """RIBES and Kendall tau of ``hyps`` against ``refs[k][i]`` (reference k of segment i), nltk's implementation."""
     from nltk.translate.ribes_score import kendall_tau, word_rank_alignment
 
-    _check_streams(hyps, refs)
+    check_streams(hyps, refs)
     tokenizer = Tokenizer13a()
     ribes_sum, tau_sum, matched = 0.0, 0.0, 0
     for i, hyp in enumerate(hyps):
@@ -276,7 +282,7 @@ def reordering_scores(
     high; high None: no upper bound); a subset without segments holds only ``num_segments`` = 0; ``kendall_tau`` is
     None when no segment of the subset has two matched words.
     """
-    _check_streams(hyps, refs)
+    check_streams(hyps, refs)
     if len(crossings) != len(hyps):
         raise ValueError(f"crossings has {len(crossings)} entries, hypotheses have {len(hyps)}")
     bad = [c for c in crossings if isinstance(c, bool) or not isinstance(c, int) or c < 0]
@@ -347,6 +353,7 @@ def normalize_all(texts: Sequence[str], normalizer: Callable[[str], str]) -> lis
 
 __all__ = [
     "Alignment", "align", "ErrorRate", "error_rate", "format_error_details", "tokenize_for_error_rate",
-    "TranslationScore", "translation_score", "WordOrderScore", "word_order_score", "REORDERING_SUBSETS",
+    "check_streams", "bleu_metric", "TranslationScore", "translation_score", "WordOrderScore", "word_order_score",
+    "REORDERING_SUBSETS",
     "reordering_scores", "read_kaldi_text", "match_ids", "normalize_all",
 ]

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--errs-out", type=Path, help="write the per-utterance error details here")
 
 
-def _read_text_file(path: Path, option: str) -> dict[str, str]:
+def read_text_file(path: Path, option: str) -> dict[str, str]:
     """The ``utt-id text`` lines of ``path``; errors name ``option`` or the file and line."""
     require_input_file(path, option)
     try:
@@ -67,8 +67,8 @@ def main(args: argparse.Namespace) -> int:
     normalize = get_normalizer(args.normalizer)
     try:
         metrics = _check_options(args)
-        hyps = _read_text_file(args.hyp, "--hyp")
-        refs = [_read_text_file(path, "--ref") for path in args.ref]
+        hyps = read_text_file(args.hyp, "--hyp")
+        refs = [read_text_file(path, "--ref") for path in args.ref]
         ids = match_ids(hyps, refs[0], str(args.hyp), str(args.ref[0]))
         for path, ref in zip(args.ref[1:], refs[1:]):
             match_ids(hyps, ref, str(args.hyp), str(path))

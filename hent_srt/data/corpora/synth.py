@@ -22,14 +22,17 @@ import random
 import sys
 import time
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from hent_srt.data.corpora.synth_audio import AudioJob, make_speakers, shutdown_workers, synthesize
 from hent_srt.data.corpora.synth_grammar import count_swaps
 from hent_srt.data.corpora.synth_text import PAIRS, SPLITS, make_splits
+from hent_srt.data.manifest import read_cuts
 from hent_srt.fileio import atomic_path
 
-__all__ = ["NUM_CROSSINGS", "add_arguments", "build_corpus", "main", "manifest_path", "num_crossings"]
+__all__ = ["NUM_CROSSINGS", "add_arguments", "build_corpus", "main", "manifest_path", "num_crossings",
+           "read_crossings"]
 
 NUM_CROSSINGS = "num_crossings"
 
@@ -45,6 +48,26 @@ def num_crossings(cut) -> int | None:
         return None
     value = (cut.supervisions[0].custom or {}).get(NUM_CROSSINGS)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def read_crossings(path: str | Path, ids: Sequence[str]) -> list[int]:
+    """:func:`num_crossings` of each of ``ids`` (cut ids or their supervisions' ids) from the cut manifest ``path``;
+    ValueError naming the manifest when one of them is not in it or has no crossing count recorded."""
+    found: dict[str, int | None] = {}
+    for cut in read_cuts(path):
+        value = num_crossings(cut)
+        found[cut.id] = value
+        for supervision in cut.supervisions:
+            found.setdefault(supervision.id, value)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} of the {len(ids)} utterances are not in it, e.g. {missing[:3]}; "
+                         "give the manifest of the test set the hypotheses were decoded from")
+    unknown = [i for i in ids if found[i] is None]
+    if unknown:
+        raise ValueError(f"{path}: no num_crossings recorded for {len(unknown)} utterances, e.g. {unknown[:3]}; "
+                         "only a corpus that knows its word alignments (hent-srt synth) records it")
+    return [found[i] for i in ids]
 
 
 def _write_manifest(path: Path, records: list[dict]) -> None:
