@@ -19,7 +19,11 @@ chrF++, length ratio, and the scores split by reordering (:func:`hent_srt.metric
 monotone sentences, on reordered ones (>= 1 crossing link) and on strongly reordered ones (>= 10), chrF++ on the
 first two, RIBES). A second table per pair compares, on test, the adaptive ST blank penalty of each estimator
 (:mod:`hent_srt.decode.adaptive`) with the dev-tuned constant penalty scored in the same decode: its BLEU and the
-difference. With ``--asr-tuned`` (the runs decoded with ``--blank-penalty-asr tune``) every summary read is one
+difference. With ``--data-root`` (run.sh's data directory, whose test manifest records each sentence's crossing
+links) a third table compares each model with the first of ``--models`` run by run (same seed and CR-CTC setting,
+each at its dev-tuned penalty): the test BLEU difference on all, monotone and reordered sentences with its 95%
+paired bootstrap interval (:mod:`hent_srt.significance`), since with 35 monotone sentences a seed's difference can be
+noise. With ``--asr-tuned`` (the runs decoded with ``--blank-penalty-asr tune``) every summary read is one
 whose ASR blank penalty was chosen on dev (``asr.blank_penalty_tuning``), and the table gives the chosen penalty
 of each seed; without it, only summaries decoded at a fixed ASR penalty are read. A cell is ``mean ± s`` with
 ``s`` the sample standard deviation (n - 1), the mean alone for one seed.
@@ -29,7 +33,7 @@ torch dispatched to, and thread count, since a CPU run repeats bit for bit only 
 
     python -m hent_srt.study --exp-root exp/study/exp --pairs "es-en zh-en" --seeds "1 2 3" \\
         --models "nt_shared hier1 hier2" --cr "true false" --adaptive "asr_length st_ctc" --asr-only asr_only \\
-        --out STUDY.md
+        --data-root exp/study/data --out STUDY.md
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hent_srt.data.corpora.synth import read_crossings
 from hent_srt.fileio import write_text_atomic
+from hent_srt.metrics import match_ids, read_kaldi_text
+from hent_srt.significance import paired_bootstrap_by_subset
 from hent_srt.train.env_info import env_records
 
 CR_SUFFIX = "_cr"
@@ -90,6 +97,8 @@ class RunScores:
     """estimator → (adaptive test BLEU, the dev-tuned constant penalty's test BLEU in the same decode)"""
     asr_penalty: float | None = None
     """the ASR blank penalty chosen on dev (decoded with ``--blank-penalty-asr tune``); None at a fixed one"""
+    test_hyps: Path | None = None
+    """the test translations at ``penalty`` (``hyps-st-test-TAG-bp<P>.txt`` beside the test summary)"""
 
 
 def _load(path: Path) -> dict:
@@ -164,6 +173,7 @@ def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr
         chrf=row["chrf"], length_ratio=row["length_ratio"], bleu_signature=row["bleu_signature"], split=split,
         split_counts=counts,
         asr_penalty=test["asr"]["blank_penalty_tuning"]["blank_penalty"] if asr_tuned else None,
+        test_hyps=paths[1].with_name(f"hyps-st-{paths[1].name[len('summary-'):-len('.json')]}-bp{chosen:g}.txt"),
     )
 
 
@@ -239,10 +249,13 @@ def mean_std(values: Sequence[float], digits: int = 2, signed: bool = False) -> 
 
 def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], models: Sequence[str],
                  crs: Sequence[bool], pretrain: str = "asr_pretrain", command: str = "",
-                 estimators: Sequence[str] = (), asr_only: str = "", asr_tuned: bool = False) -> tuple[str, list[str]]:
+                 estimators: Sequence[str] = (), asr_only: str = "", asr_tuned: bool = False,
+                 data_root: Path | None = None) -> tuple[str, list[str]]:
     """(markdown, missing runs) of the study found under ``exp_root``; ``estimators``: the adaptive-penalty
     estimators whose test decodes are tabled; ``asr_only``: the conf name of the ASR-only reference ("" for none);
-    ``asr_tuned``: the decodes with the ASR blank penalty tuned on dev, whose choice is tabled."""
+    ``asr_tuned``: the decodes with the ASR blank penalty tuned on dev, whose choice is tabled; ``data_root``
+    (run.sh's data directory, :func:`test_cuts_path`): also the paired bootstrap of each model against the first
+    of ``models``, run by run (:func:`bootstrap_table`)."""
     lines = ["# egs/mini study", "", INTRO + (ASR_TUNED if asr_tuned else ASR_FIXED), ""]
     if command:
         lines += ["Command:", "", "```sh", command, "```", ""]
@@ -254,9 +267,10 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
         adaptive_table: list[str] = []
         metric = "WER"
         counts: dict[str, int] = {}
+        pair_runs: dict[tuple[str, bool], list[RunScores]] = {}
         for model in models:
             for cr in crs:
-                runs = []
+                runs = pair_runs.setdefault((model, cr), [])
                 for seed in seeds:
                     run = read_run(exp_root, pair, seed, model, pretrain, cr, asr_only, asr_tuned)
                     what = f"{pair} {model} {'with' if cr else 'without'} CR-CTC, seed {seed}"
@@ -312,6 +326,8 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
                 header += [f"adaptive ({estimator})", f"adaptive ({estimator}) − constant"]
             lines += [f"Adaptive ST blank penalty on {pair} (test BLEU; the constant is scored in the same decode):",
                       "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *adaptive_table, ""]
+        if data_root is not None and len(models) > 1:
+            lines += bootstrap_table(pair, pair_runs, models[0], test_cuts_path(data_root, pair))
     if signatures:
         lines += ["BLEU signature: " + "; ".join(f"`{s}`" for s in sorted(signatures)), ""]
     if missing:
@@ -319,6 +335,63 @@ def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], mod
     if trained:
         lines += [machines_line(trained), ""]
     return "\n".join(lines), missing
+
+
+def test_cuts_path(data_root: Path, pair: str) -> Path:
+    """The test manifest run.sh decodes for ``pair`` under ``data_root`` (its ``--work-dir``'s data/)."""
+    return data_root / pair / "fbank" / "cuts_test.jsonl.gz"
+
+
+def _test_translations(run: RunScores) -> tuple[dict[str, str], dict[str, str]]:
+    """(hypotheses, references) of a run's test translations at its dev-tuned penalty, as the decode wrote them."""
+    if run.test_hyps is None:
+        raise ValueError(f"seed {run.seed}: no test translations recorded for this run")
+    refs_path = run.test_hyps.with_name("refs-st-test.txt")
+    for path in (run.test_hyps, refs_path):
+        if not path.is_file():
+            raise ValueError(f"{path}: missing beside its decode summary; decode that run's test set again")
+    return read_kaldi_text(run.test_hyps), read_kaldi_text(refs_path)
+
+
+def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], baseline: str, cuts: Path,
+                    num_resamples: int = 1000) -> list[str]:
+    """Markdown lines: per seed, the test BLEU difference of each model from ``baseline`` (same seed and CR-CTC
+    setting, each at its dev-tuned penalty) on all, monotone and reordered sentences, with its paired bootstrap
+    interval (:func:`hent_srt.significance.paired_bootstrap_by_subset`); the crossing counts from ``cuts``."""
+    rows: list[str] = []
+    crossings: list[int] | None = None
+    counts: dict[str, int] = {}
+    for (model, cr), model_runs in runs.items():
+        if model == baseline:
+            continue
+        base_by_seed = {r.seed: r for r in runs.get((baseline, cr), [])}
+        for run in model_runs:
+            base = base_by_seed.get(run.seed)
+            if base is None:
+                continue
+            system, refs = _test_translations(run)
+            base_hyps, _ = _test_translations(base)
+            ids = match_ids(system, refs, str(run.test_hyps), "refs-st-test.txt")
+            match_ids(base_hyps, refs, str(base.test_hyps), "refs-st-test.txt")
+            if crossings is None:
+                crossings = read_crossings(cuts, ids)
+            results = paired_bootstrap_by_subset([base_hyps[i] for i in ids], [system[i] for i in ids],
+                                                 [[refs[i] for i in ids]], crossings, num_resamples)
+            counts = {name: r.num_segments for name, r in results.items()}
+            cells = [model, "yes" if cr else "no", str(run.seed)]
+            for subset in ("all", "monotone", "reordered"):
+                r = results.get(subset)
+                cells.append("—" if r is None else
+                             f"{r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}], p {r.p_value:.3f}")
+            rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    header = ["model", "CR-CTC", "seed", "BLEU − baseline, all",
+              f"monotone ({counts.get('monotone', 0)})", f"reordered ({counts.get('reordered', 0)})"]
+    return [f"Against {baseline} on {pair}, run by run (test BLEU difference, each model at its dev-tuned ST "
+            f"penalty, same seed and CR-CTC setting; 95% interval of a paired bootstrap over {num_resamples} "
+            "resamples of the test sentences; p: share of resamples contradicting the sign):", "",
+            "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""]
 
 
 def _adaptive_row(model: str, cr: bool, runs: Sequence[RunScores], estimators: Sequence[str]) -> str:
@@ -347,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr-tuned", action="store_true",
                         help="read the decodes whose ASR blank penalty was tuned on dev (--blank-penalty-asr tune) "
                              "and table the chosen penalty; default: those at a fixed ASR penalty")
+    parser.add_argument("--data-root", type=Path,
+                        help="run.sh's data directory (<work-dir>/data): also table the paired bootstrap of each "
+                             "model against the first of --models, run by run, split by reordering")
     parser.add_argument("--out", type=Path, required=True, help="markdown file to write (e.g. STUDY.md)")
     parser.add_argument("--command", default="", help="the study command line, quoted in the file")
     args = parser.parse_args(argv)
@@ -360,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text, missing = format_study(args.exp_root, args.pairs.split(), seeds, args.models.split(), crs,
                                      args.pretrain, args.command, args.adaptive.split(), args.asr_only,
-                                     args.asr_tuned)
+                                     args.asr_tuned, args.data_root)
     except ValueError as err:
         print(f"hent_srt.study: {err}", file=sys.stderr)
         return 2

@@ -233,3 +233,69 @@ def test_the_study_ends_with_the_machines_its_trainings_ran_on(tmp_path):
     (run_dir(tmp_path, "es-en", 1, "hier1", False) / "env.json").write_text(json.dumps(epyc))
     line = format_study(tmp_path, ["es-en"], [1, 2], ["hier1"], [False])[0].strip().splitlines()[-1]
     assert "AMD EPYC (AVX512), 1 thread: 2;" in line and "not one kind" not in line
+
+
+# (source, reference, crossing links, nt_shared's translation, hier1's translation at penalty 1, at penalty 0)
+BOOTSTRAP_SEGMENTS = [
+    ("esta flor es barata", "this flower is cheap", 0, "this table is cheap", "this flower is cheap", "this"),
+    ("esa bicicleta es buena", "that bicycle is good", 0, "that bicycle is good", "that car is good", "that"),
+    ("la casa roja de mi hermano", "my brother's red house", 4, "the red house my brother",
+     "my brother's red house", "house"),
+    ("el perro negro come pan", "the black dog eats bread", 1, "the dog black eats bread",
+     "the black dog eats bread", "dog"),
+    ("lo leyó ayer en casa", "he read it at home yesterday", 12, "he read yesterday at home",
+     "he read it at home yesterday", "he"),
+]
+
+
+def test_the_bootstrap_table_compares_each_run_with_the_baseline_of_its_seed(tmp_path):
+    from lhotse import CutSet
+
+    from hent_srt.data.corpora.synth import NUM_CROSSINGS
+    from hent_srt.significance import paired_bootstrap_by_subset
+    from hent_srt.study import test_cuts_path
+
+    cuts = []
+    for i, (text, translation, links, *_) in enumerate(BOOTSTRAP_SEGMENTS):
+        sup = make_supervision(f"u{i}", f"u{i}", 0.0, 1.0, 0, text, "es", translation)
+        sup.custom[NUM_CROSSINGS] = links
+        cuts.append(MonoCut(id=f"u{i}", start=0.0, duration=1.0, channel=0, supervisions=[sup]))
+    data_root = tmp_path / "data"
+    manifest = test_cuts_path(data_root, "es-en")
+    manifest.parent.mkdir(parents=True)
+    CutSet.from_cuts(cuts).to_file(manifest)
+    setting = DecodeSetting(method="greedy", weights="averaged", beam=None, max_sym_per_frame=20, streaming=False,
+                            chunking=(), blank_penalty_asr=0.0)
+    exp = tmp_path / "exp"
+    summaries = {}
+    for seed in (1, 2):
+        for name, st in (("nt_shared", {0.0: 3, 1.0: 3}), ("hier1", {0.0: 5, 1.0: 4})):
+            # hier1's penalty 0 is a poor translation on dev and on test: dev chooses penalty 1
+            texts = {p: {f"u{i}": seg[column] for i, seg in enumerate(BOOTSTRAP_SEGMENTS)} for p, column in st.items()}
+            hyps = Hypotheses(asr={f"u{i}": seg[0] for i, seg in enumerate(BOOTSTRAP_SEGMENTS)}, st=texts,
+                              audio_seconds=5.0)
+            decode = run_dir(exp, "es-en", seed, name, False) / "decode"
+            for split in ("dev", "test"):
+                summaries[seed, name, split] = score_and_write(hyps, cuts, split, decode, setting=setting)
+        score_and_write(Hypotheses(asr={c.id: "x" for c in cuts}, st={}, audio_seconds=5.0), cuts, "test",
+                        run_dir(exp, "es-en", seed, "asr_pretrain", False) / "decode", setting=setting)
+    text, missing = format_study(exp, ["es-en"], [1, 2], ["nt_shared", "hier1"], [False], data_root=data_root)
+    assert missing == []
+    section = text.split("Against nt_shared on es-en")[1].split("\n\n")[1]
+    header, *rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+                     if line.startswith("| ")]
+    assert header == ["model", "CR-CTC", "seed", "BLEU − baseline, all", "monotone (2)", "reordered (3)"]
+    expected = paired_bootstrap_by_subset([s[3] for s in BOOTSTRAP_SEGMENTS], [s[4] for s in BOOTSTRAP_SEGMENTS],
+                                          [[s[1] for s in BOOTSTRAP_SEGMENTS]], [s[2] for s in BOOTSTRAP_SEGMENTS])
+    test_bleu = {name: next(r["bleu"] for r in summaries[1, name, "test"]["st"] if r["blank_penalty"] == 1.0)
+                 for name in ("nt_shared", "hier1")}
+    assert f"{test_bleu['hier1'] - test_bleu['nt_shared']:+.2f} [" in rows[0][3]
+    for row, seed in zip(rows, (1, 2)):
+        assert row[:3] == ["hier1", "no", str(seed)]
+        for cell, subset in zip(row[3:], ("all", "monotone", "reordered")):
+            r = expected[subset]
+            assert cell == f"{r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}], p {r.p_value:.3f}"
+    (run_dir(exp, "es-en", 2, "hier1", False) / "decode" / f"hyps-st-test-{TAG}-bp1.txt").unlink()
+    with pytest.raises(ValueError, match="hyps-st-test-greedy-sym20-averaged-bp1.txt: missing beside its decode"):
+        format_study(exp, ["es-en"], [1, 2], ["nt_shared", "hier1"], [False], data_root=data_root)
+    assert "Against" not in format_study(exp, ["es-en"], [1, 2], ["nt_shared", "hier1"], [False])[0]

@@ -106,4 +106,4 @@ done
 asr_tuned=(); [ "$blank_penalty_asr" != tune ] || asr_tuned=(--asr-tuned)
 python=$(head -1 "$(command -v hent-srt)" | sed 's/^#!//')
 "$python" -m hent_srt.study --exp-root "$work_dir/exp" --pairs "$pairs" --seeds "$seeds" --models "$models" --cr "$cr" \
-  --adaptive "$adaptive" --asr-only "$asr_only" --out "$out" --command "$command_line" ${asr_tuned[@]+"${asr_tuned[@]}"}
+  --adaptive "$adaptive" --asr-only "$asr_only" --data-root "$work_dir/data" --out "$out" --command "$command_line" ${asr_tuned[@]+"${asr_tuned[@]}"}
