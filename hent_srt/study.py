@@ -359,7 +359,6 @@ def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], ba
     setting, each at its dev-tuned penalty) on all, monotone and reordered sentences, with its paired bootstrap
     interval (:func:`hent_srt.significance.paired_bootstrap_by_subset`); the crossing counts from ``cuts``."""
     rows: list[str] = []
-    crossings: list[int] | None = None
     counts: dict[str, int] = {}
     for (model, cr), model_runs in runs.items():
         if model == baseline:
@@ -373,8 +372,7 @@ def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], ba
             base_hyps, _ = _test_translations(base)
             ids = match_ids(system, refs, str(run.test_hyps), "refs-st-test.txt")
             match_ids(base_hyps, refs, str(base.test_hyps), "refs-st-test.txt")
-            if crossings is None:
-                crossings = read_crossings(cuts, ids)
+            crossings = read_crossings(cuts, ids)  # per run: each is matched by id, whatever its decode held
             results = paired_bootstrap_by_subset([base_hyps[i] for i in ids], [system[i] for i in ids],
                                                  [[refs[i] for i in ids]], crossings, num_resamples)
             counts = {name: r.num_segments for name, r in results.items()}
