@@ -21,7 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hent_srt.argtypes import finite_float, int_at_least
-from hent_srt.data.corpora.synth import read_crossings
 from hent_srt.data.text import NORMALIZERS, get_normalizer
 from hent_srt.errors import UserError
 from hent_srt.fileio import require_output_file, write_text_atomic
@@ -78,7 +77,11 @@ def main(args: argparse.Namespace) -> int:
         if not ids:
             raise UserError(f"{args.system} and {args.ref[0]} hold no utterances; nothing to compare "
                             "(lines look like 'utt-id text')")
-        crossings = read_crossings(args.cuts, ids) if args.cuts is not None else None
+        crossings = None
+        if args.cuts is not None:
+            from hent_srt.data.corpora.synth import read_crossings  # lhotse: seconds of start-up, only with --cuts
+
+            crossings = read_crossings(args.cuts, ids)
     except ValueError as err:
         print(f"hent-srt compare: {err}", file=sys.stderr)
         return 2

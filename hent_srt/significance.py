@@ -93,12 +93,26 @@ def paired_bootstrap_bleu(
     by default ``num_resamples`` drawn with :func:`draw_resamples` from ``seed``.
     """
     check_streams(system, [baseline])
+    metric = bleu_metric()
+    return bootstrap_statistics(sentence_statistics(baseline, refs, metric), sentence_statistics(system, refs, metric),
+                                len(refs), metric, num_resamples, confidence, seed, resamples)
+
+
+def bootstrap_statistics(
+    stats_a: np.ndarray,
+    stats_b: np.ndarray,
+    num_refs: int,
+    metric: BLEU,
+    num_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    resamples: np.ndarray | None = None,
+) -> PairedBootstrap:
+    """:func:`paired_bootstrap_bleu` from the two systems' :func:`sentence_statistics` (shape (n, 10) each, rows of
+    the same segments), scored by ``metric`` (whose signature the result carries, after it scored them)."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
-    metric = bleu_metric()
-    stats_a = sentence_statistics(baseline, refs, metric)
-    stats_b = sentence_statistics(system, refs, metric)
-    n = len(system)
+    n = len(stats_b)
     if resamples is None:
         resamples = draw_resamples(n, num_resamples, seed)
     resamples = np.asarray(resamples)
@@ -126,7 +140,7 @@ def paired_bootstrap_bleu(
     return PairedBootstrap(
         baseline_bleu=baseline_bleu, system_bleu=system_bleu, delta=delta, ci_low=float(low), ci_high=float(high),
         confidence=confidence, p_value=p_value, num_resamples=int(resamples.shape[0]), num_segments=n,
-        num_refs=len(refs), bleu_signature=str(metric.get_signature()),
+        num_refs=num_refs, bleu_signature=str(metric.get_signature()),
     )
 
 
@@ -141,21 +155,23 @@ def paired_bootstrap_by_subset(
 ) -> dict[str, PairedBootstrap]:
     """:func:`paired_bootstrap_bleu` on each subset of :data:`hent_srt.metrics.REORDERING_SUBSETS` (segments chosen
     by their ``crossings``, the crossing alignment links of each; subsets without segments are left out), or on all
-    segments (key "all") without ``crossings``; every subset draws its own resamples from ``seed``."""
+    segments (key "all") without ``crossings``; every subset draws its own resamples from ``seed``. The sentence
+    statistics are computed once and shared by the subsets."""
     check_streams(system, [baseline])
     if crossings is not None and len(crossings) != len(system):
         raise ValueError(f"crossings has {len(crossings)} entries, hypotheses have {len(system)}")
+    metric = bleu_metric()
+    stats_a, stats_b = sentence_statistics(baseline, refs, metric), sentence_statistics(system, refs, metric)
     subsets = REORDERING_SUBSETS if crossings is not None else (("all", 0, None),)
     results: dict[str, PairedBootstrap] = {}
     for name, low, high in subsets:
         keep = [k for k in range(len(system)) if crossings is None
                 or (crossings[k] >= low and (high is None or crossings[k] <= high))]
         if keep:
-            results[name] = paired_bootstrap_bleu(
-                [baseline[k] for k in keep], [system[k] for k in keep], [[s[k] for k in keep] for s in refs],
-                num_resamples=num_resamples, confidence=confidence, seed=seed)
+            results[name] = bootstrap_statistics(stats_a[keep], stats_b[keep], len(refs), metric, num_resamples,
+                                                 confidence, seed)
     return results
 
 
 __all__ = ["PairedBootstrap", "sentence_statistics", "bleu_from_statistics", "draw_resamples",
-           "paired_bootstrap_bleu", "paired_bootstrap_by_subset"]
+           "paired_bootstrap_bleu", "bootstrap_statistics", "paired_bootstrap_by_subset"]

@@ -360,6 +360,7 @@ def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], ba
     interval (:func:`hent_srt.significance.paired_bootstrap_by_subset`); the crossing counts from ``cuts``."""
     rows: list[str] = []
     counts: dict[str, int] = {}
+    crossings: dict[str, int] = {}
     for (model, cr), model_runs in runs.items():
         if model == baseline:
             continue
@@ -372,9 +373,11 @@ def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], ba
             base_hyps, _ = _test_translations(base)
             ids = match_ids(system, refs, str(run.test_hyps), "refs-st-test.txt")
             match_ids(base_hyps, refs, str(base.test_hyps), "refs-st-test.txt")
-            crossings = read_crossings(cuts, ids)  # per run: each is matched by id, whatever its decode held
+            if not crossings.keys() >= set(ids):  # the manifest is read once per pair (every run decodes the same set)
+                crossings.update(zip(ids, read_crossings(cuts, ids)))
             results = paired_bootstrap_by_subset([base_hyps[i] for i in ids], [system[i] for i in ids],
-                                                 [[refs[i] for i in ids]], crossings, num_resamples)
+                                                 [[refs[i] for i in ids]], [crossings[i] for i in ids],
+                                                 num_resamples)
             counts = {name: r.num_segments for name, r in results.items()}
             cells = [model, "yes" if cr else "no", str(run.seed)]
             for subset in ("all", "monotone", "reordered"):
