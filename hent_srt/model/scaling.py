@@ -11,6 +11,7 @@ hyper-parameter names, so that a user coming from icefall finds the same knobs:
 - :class:`SwooshL`, :class:`SwooshR`: the activations, with a backward that stores only the input.
 - :class:`ActivationDropoutAndLinear`: ``Linear(Dropout(Swoosh(x)))`` storing only ``x`` for backward.
 - :class:`Balancer`, :class:`Whiten`: identity in forward; in backward they add a corrective gradient.
+  :func:`whiten_probs` / :func:`set_whiten_probs` read and restore the Whitens' adaptive check probability.
 - :func:`limit_param_value`, :func:`penalize_abs_values_gt`, :class:`ScaleGrad`: gradient-only tricks.
 - :class:`Dropout2`, :class:`Dropout3`: dropout with a scheduled rate (Dropout3 shares the mask over
   one axis).
@@ -570,6 +571,30 @@ class Whiten(nn.Module):
         if x.shape[-1] % self.num_groups != 0:
             raise ValueError(f"Whiten: {x.shape[-1]} channels not divisible by num_groups={self.num_groups}")
         return _WhiteningPenaltyFunction.apply(x, self)
+
+
+def whiten_probs(model: nn.Module) -> dict[str, float]:
+    """The current check probability of every :class:`Whiten` in ``model``, by module name.
+
+    A Whiten's ``prob`` moves between ``min_prob`` and ``max_prob`` during training (set by the outcome of
+    its last check) and is not a parameter or buffer, so ``state_dict()`` does not hold it: a trainer that
+    resumes saves these values beside the weights and gives them back with :func:`set_whiten_probs`.
+    """
+    return {name: float(module.prob) for name, module in model.named_modules() if isinstance(module, Whiten)}
+
+
+def set_whiten_probs(model: nn.Module, probs: dict[str, float]) -> None:
+    """Restore :func:`whiten_probs` of the same architecture; a name that is not a Whiten of ``model`` is an error."""
+    whitens = {name: module for name, module in model.named_modules() if isinstance(module, Whiten)}
+    unknown = sorted(set(probs) - set(whitens))
+    if unknown:
+        raise ValueError(f"no Whiten module named {unknown[:3]} in this model ({len(unknown)} unknown names); "
+                         "the saved probabilities belong to another architecture")
+    for name, prob in probs.items():
+        module = whitens[name]
+        if not module.min_prob <= prob <= module.max_prob:
+            raise ValueError(f"Whiten {name}: prob {prob} outside [{module.min_prob}, {module.max_prob}]")
+        module.prob = float(prob)
 
 
 def convert_num_channels(x: Tensor, num_channels: int) -> Tensor:

@@ -20,8 +20,9 @@ and ``env.json`` (resolved config, git commit, package versions, command line), 
 epoch N, ``best-valid-loss.pt`` (a copy of the epoch-N.pt whose end-of-epoch validation loss is the lowest;
 validations between epoch ends are logged only), ``train.log`` and ``tensorboard/``. ``--resume`` continues from
 the newest checkpoint exactly: model, optimizer, scheduler, grad scaler, averaged model, counters, and per rank
-the data loader's position and the python/numpy/torch random states. Checkpoints hold tensors and plain values
-only (numpy's random state as a tensor) and are read with ``torch.load(weights_only=True)``
+the data loader's position, the python/numpy/torch random states and the check probabilities of the model's
+Whiten modules (which adapt during training and are not in its ``state_dict``). Checkpoints hold tensors and
+plain values only (numpy's random state as a tensor) and are read with ``torch.load(weights_only=True)``
 (:mod:`hent_srt.train.checkpoint`). Data loading is kept out of the training random streams (it runs under
 ``fork_rng``), and so is validation, so a resumed run draws the same dropout masks as an uninterrupted one.
 """
@@ -51,7 +52,7 @@ from tqdm import tqdm
 from hent_srt.config import Config, config_to_dict, load_config
 from hent_srt.fileio import DirectoryLock, atomic_path
 from hent_srt.loss import NonFiniteError
-from hent_srt.model.scaling import set_batch_count
+from hent_srt.model.scaling import set_batch_count, set_whiten_probs, whiten_probs
 from hent_srt.optim import Eden, ScaledAdam
 from hent_srt.train.checkpoint import (
     find_checkpoints,
@@ -450,6 +451,12 @@ class Trainer:
         if self.model_avg is not None and "model_avg" in ckpt:
             self.model_avg.load_state_dict(ckpt["model_avg"])
         self.state = state
+        own_state = rank_states[min(self.dist.rank, len(rank_states) - 1)]
+        if "whiten_probs" in own_state:
+            set_whiten_probs(self.raw_model, own_state["whiten_probs"])
+        elif whiten_probs(self.raw_model):
+            log.warning("%s predates saved Whiten probabilities: they restart at their maximum, so this run "
+                        "continues close to, but not bit for bit like, an uninterrupted one", source)
         if state.batches_in_epoch > 0:
             self._resumed_rank_state = rank_states[self.dist.rank]
         log.info("resumed from %s: epoch %d, %d batches into it, step %d",
@@ -459,7 +466,8 @@ class Trainer:
 
     def checkpoint_state(self) -> dict[str, Any] | None:
         """The checkpoint dict on rank 0 (None elsewhere); every rank must call it (it gathers rank states)."""
-        rank_state = {"loader": self.train_loader.state_dict(), "rng": _rng_state(self.device)}
+        rank_state = {"loader": self.train_loader.state_dict(), "rng": _rng_state(self.device),
+                      "whiten_probs": whiten_probs(self.raw_model)}
         rank_states = all_gather_objects(rank_state)
         if not self.dist.is_main:
             return None

@@ -22,6 +22,8 @@ from hent_srt.model.scaling import (
     limit_param_value,
     penalize_abs_values_gt,
     set_batch_count,
+    set_whiten_probs,
+    whiten_probs,
     whitening_metric,
 )
 
@@ -184,6 +186,25 @@ def test_whiten_forward_identity_gradient_only_when_over_limit():
     g = torch.randn(64, 8)
     y.backward(g)
     assert not torch.allclose(correlated.grad, g)
+
+
+def test_whiten_probability_follows_its_checks_and_round_trips():
+    torch.manual_seed(0)
+    def two_whitens() -> nn.Sequential:
+        return nn.Sequential(*(Whiten(1, 2.0, prob=(0.1, 1.0), grad_scale=0.1) for _ in range(2)))
+
+    model = two_whitens()
+    assert whiten_probs(model) == {"0": 1.0, "1": 1.0}  # a fresh module checks with max_prob
+    white = torch.cat((torch.eye(8), -torch.eye(8)), dim=0).requires_grad_(True)
+    model[0](white).sum().backward()  # a check that passes drops the module to min_prob
+    assert whiten_probs(model) == {"0": 0.1, "1": 1.0}
+    other = two_whitens()
+    set_whiten_probs(other, whiten_probs(model))
+    assert whiten_probs(other) == whiten_probs(model)
+    with pytest.raises(ValueError, match="no Whiten module named"):
+        set_whiten_probs(other, {"2": 0.1})
+    with pytest.raises(ValueError, match=r"outside \[0.1, 1.0\]"):
+        set_whiten_probs(other, {"0": 0.05})
 
 
 def test_limit_param_value_flips_outward_gradients():

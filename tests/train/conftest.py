@@ -52,3 +52,30 @@ _load_standins()
 def standins() -> ModuleType:
     """The stand-in model, loader and configs of ``trainer_standins.py``."""
     return _load_standins()
+
+
+def _tiny_corpus() -> ModuleType:
+    """tests/data/tiny_corpus.py (sine tones with es/ar/zh transcripts and English translations)."""
+    name = "hent_srt_tests_tiny_corpus"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "data" / "tiny_corpus.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def micro_corpus(tmp_path_factory) -> dict[str, Path]:
+    """10 generated tone cuts (audio only: features on the fly) and source / target BPE models trained on them,
+    for ``trainer_standins.micro_run_config``."""
+    from lhotse import CutSet
+
+    from hent_srt.data.tokenizer import train_bpe
+
+    root = tmp_path_factory.mktemp("micro_corpus")
+    cuts_path = _tiny_corpus().write_cuts(root, num=10)
+    cuts = CutSet.from_file(cuts_path)
+    train_bpe(cuts, "source", 150, root / "bpe_src")
+    train_bpe(cuts, "target", 100, root / "bpe_tgt")
+    return {"cuts": cuts_path, "src": root / "bpe_src" / "bpe.model", "tgt": root / "bpe_tgt" / "bpe.model"}

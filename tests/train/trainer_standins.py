@@ -13,6 +13,7 @@ import dataclasses
 import os
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,12 @@ from torch import nn
 
 from hent_srt.config import Config, EncoderConfig, LossConfig, ModelConfig, config_from_dict
 from hent_srt.data.loader import Batch
+from hent_srt.data.tokenizer import Tokenizer
 from hent_srt.loss import NonFiniteError
 from hent_srt.model.hent import HentSrt, build_model
 from hent_srt.train.distributed import DistInfo
 from hent_srt.train.trainer import Components, run_training
+from hent_srt.train.valid_metrics import NUM_EXAMPLES
 
 FEATURE_DIM = 8
 
@@ -262,3 +265,32 @@ def hent_batch(seed: int) -> Batch:
     g = torch.Generator().manual_seed(seed)
     return Batch(torch.randn(2, 120, 80, generator=g), torch.tensor([120, 100]), [[1, 2, 3], [4, 5]], [[], []],
                  ["", ""], ["", ""], [f"b{seed}-0", f"b{seed}-1"])
+
+
+def micro_run_config(corpus: dict[str, Path], **train: Any) -> Config:
+    """A full training config of a micro hierarchical HENT-SRT (ASR + ST, about 96 k parameters, no CR-CTC) on
+    the ``micro_corpus`` fixture (paths "cuts", "src", "tgt"), with on-the-fly features; ``train`` overrides
+    the train section."""
+    enc = {"num_encoder_layers": [1, 1], "downsampling_factor": [1, 2], "encoder_dim": [32, 32],
+           "encoder_unmasked_dim": [32, 32], "num_heads": [2, 2], "feedforward_dim": [48, 48],
+           "cnn_module_kernel": [7, 7], "query_head_dim": 8, "value_head_dim": 4, "pos_head_dim": 4, "pos_dim": 8}
+    return config_from_dict({
+        "model": {"subsampling_channels": [4, 8, 16], "asr_encoder": {**enc, "output_downsampling_factor": 2},
+                  "st_encoder": {**enc, "num_encoder_layers": [1], "downsampling_factor": [1], "encoder_dim": [32],
+                                 "encoder_unmasked_dim": [32], "num_heads": [2], "feedforward_dim": [48],
+                                 "cnn_module_kernel": [7], "output_downsampling_factor": 1},
+                  "decoder_dim": 16, "joiner_dim": 16,
+                  "asr_vocab_size": Tokenizer(corpus["src"]).vocab_size,
+                  "st_vocab_size": Tokenizer(corpus["tgt"]).vocab_size},
+        "loss": {"prune_range_asr": 3, "prune_range_st": 3, "warm_step": 4, "use_cr_ctc": False},
+        "optim": {"base_lr": 0.05, "lr_batches": 100.0, "lr_epochs": 2.0, "warmup_batches": 2.0},
+        # 1 s batches of 0.5-0.95 s cuts: one utterance per batch, so the subset decodes without padding
+        "data": {"train_cuts": str(corpus["cuts"]), "valid_cuts": str(corpus["cuts"]),
+                 "src_bpe_model": str(corpus["src"]), "tgt_bpe_model": str(corpus["tgt"]), "max_duration": 1.0,
+                 "num_buckets": 2, "on_the_fly_features": True, "num_workers": 0},
+        # 7 cuts are kept (one step each): validation after step 4 and at the end of the epoch (step 7)
+        "train": {"num_epochs": 1, "seed": 3, "valid_interval": 4, "save_every_n": 1000, "log_interval": 5,
+                  "valid_metrics_num_utts": NUM_EXAMPLES, **train},
+        # blank penalties large enough for the barely trained model to emit tokens
+        "decode": {"blank_penalty_asr": 4.0, "blank_penalty_st": 3.0, "max_sym_per_frame": 2},
+    })
