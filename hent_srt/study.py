@@ -23,7 +23,9 @@ difference. With ``--data-root`` (run.sh's data directory, whose test manifest r
 links) a third table compares each model with the first of ``--models`` run by run (same seed and CR-CTC setting,
 each at its dev-tuned penalty): the test BLEU difference on all, monotone and reordered sentences with its 95%
 paired bootstrap interval (:mod:`hent_srt.significance`), since with 35 monotone sentences a seed's difference can be
-noise. With ``--asr-tuned`` (the runs decoded with ``--blank-penalty-asr tune``) every summary read is one
+noise. With ``--test-splits "test test2"`` (study.sh ``--num-test2 N``: a second test set, disjoint from the
+corpus's splits) the tables are repeated for each split, every run still at the ST penalty chosen on dev. With
+``--asr-tuned`` (the runs decoded with ``--blank-penalty-asr tune``) every summary read is one
 whose ASR blank penalty was chosen on dev (``asr.blank_penalty_tuning``), and the table gives the chosen penalty
 of each seed; without it, only summaries decoded at a fixed ASR penalty are read. A cell is ``mean ± s`` with
 ``s`` the sample standard deviation (n - 1), the mean alone for one seed.
@@ -98,7 +100,9 @@ class RunScores:
     asr_penalty: float | None = None
     """the ASR blank penalty chosen on dev (decoded with ``--blank-penalty-asr tune``); None at a fixed one"""
     test_hyps: Path | None = None
-    """the test translations at ``penalty`` (``hyps-st-test-TAG-bp<P>.txt`` beside the test summary)"""
+    """the test translations at ``penalty`` (``hyps-st-<split>-TAG-bp<P>.txt`` beside the test summary)"""
+    test_split: str = "test"
+    """the split the test scores are of ("test", or a second test set such as "test2")"""
 
 
 def _load(path: Path) -> dict:
@@ -138,13 +142,14 @@ def best_dev_row(dev: dict, source: Path) -> dict:
 
 
 def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr: bool,
-             asr_only: str = "", asr_tuned: bool = False) -> RunScores | None:
-    """Scores of one run, or None when one of its three summaries is missing; ``asr_only``: the conf name of the
-    ASR-only reference, whose test summary gives ``joint_cost`` when it exists; ``asr_tuned``: read the summaries
-    decoded with the ASR blank penalty tuned on dev (:func:`find_summary`)."""
+             asr_only: str = "", asr_tuned: bool = False, split: str = "test") -> RunScores | None:
+    """Scores of one run on the test split ``split``, or None when one of its three summaries is missing;
+    ``asr_only``: the conf name of the ASR-only reference, whose summary of ``split`` gives ``joint_cost`` when it
+    exists; ``asr_tuned``: read the summaries decoded with the ASR blank penalty tuned on dev (:func:`find_summary`).
+    The ST blank penalty is always the one chosen on dev."""
     decode = run_dir(exp_root, pair, seed, model, cr) / "decode"
-    paths = (find_summary(decode, "dev", asr_tuned), find_summary(decode, "test", asr_tuned),
-             find_summary(run_dir(exp_root, pair, seed, pretrain, cr) / "decode", "test", asr_tuned))
+    paths = (find_summary(decode, "dev", asr_tuned), find_summary(decode, split, asr_tuned),
+             find_summary(run_dir(exp_root, pair, seed, pretrain, cr) / "decode", split, asr_tuned))
     if None in paths:
         return None
     dev, test, pre = (_load(p) for p in paths)
@@ -153,35 +158,36 @@ def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr
     if row is None:
         raise ValueError(f"{paths[1]}: no ST row at blank penalty {chosen:g} (chosen on dev); decode dev and test "
                          "with the same --blank-penalty list")
-    reference_path = (find_summary(run_dir(exp_root, pair, seed, asr_only, cr) / "decode", "test", asr_tuned)
+    reference_path = (find_summary(run_dir(exp_root, pair, seed, asr_only, cr) / "decode", split, asr_tuned)
                       if asr_only else None)
     reference = _load(reference_path) if reference_path else None
     for summary, path in ((test, paths[1]), (pre, paths[2]), (reference, reference_path)):
         if summary is not None and "asr" not in summary:
             raise ValueError(f"{path}: no ASR result in this decode summary")
-    split, counts = {}, {}
+    by_subset, counts = {}, {}
     for subset, values in (row.get("reordering") or {}).items():
         counts[subset] = values["num_segments"]
         for key in ("bleu", "chrf", "ribes"):
             if key in values:
-                split[f"{subset}.{key}"] = values[key]
+                by_subset[f"{subset}.{key}"] = values[key]
     return RunScores(
         seed=seed, metric=test["asr"]["metric"], error_rate=test["asr"]["error_rate"],
         degradation=test["asr"]["error_rate"] - pre["asr"]["error_rate"],
         joint_cost=None if reference is None else test["asr"]["error_rate"] - reference["asr"]["error_rate"],
         penalty=chosen, bleu=row["bleu"],
-        chrf=row["chrf"], length_ratio=row["length_ratio"], bleu_signature=row["bleu_signature"], split=split,
+        chrf=row["chrf"], length_ratio=row["length_ratio"], bleu_signature=row["bleu_signature"], split=by_subset,
         split_counts=counts,
         asr_penalty=test["asr"]["blank_penalty_tuning"]["blank_penalty"] if asr_tuned else None,
         test_hyps=paths[1].with_name(f"hyps-st-{paths[1].name[len('summary-'):-len('.json')]}-bp{chosen:g}.txt"),
+        test_split=split,
     )
 
 
 def read_adaptive(exp_root: Path, pair: str, seed: int, model: str, cr: bool, estimator: str,
-                  asr_tuned: bool = False) -> tuple[float, float] | None:
-    """(adaptive test BLEU, the dev-tuned constant's test BLEU in the same decode) of one run and estimator, or None
-    when that decode is missing."""
-    path = find_summary(run_dir(exp_root, pair, seed, model, cr) / "decode" / f"adaptive-{estimator}", "test",
+                  asr_tuned: bool = False, split: str = "test") -> tuple[float, float] | None:
+    """(adaptive BLEU on ``split``, the dev-tuned constant's BLEU in the same decode) of one run and estimator, or
+    None when that decode is missing."""
+    path = find_summary(run_dir(exp_root, pair, seed, model, cr) / "decode" / f"adaptive-{estimator}", split,
                         asr_tuned)
     if path is None:
         return None
@@ -250,103 +256,135 @@ def mean_std(values: Sequence[float], digits: int = 2, signed: bool = False) -> 
 def format_study(exp_root: Path, pairs: Sequence[str], seeds: Sequence[int], models: Sequence[str],
                  crs: Sequence[bool], pretrain: str = "asr_pretrain", command: str = "",
                  estimators: Sequence[str] = (), asr_only: str = "", asr_tuned: bool = False,
-                 data_root: Path | None = None) -> tuple[str, list[str]]:
+                 data_root: Path | None = None, test_splits: Sequence[str] = ("test",)) -> tuple[str, list[str]]:
     """(markdown, missing runs) of the study found under ``exp_root``; ``estimators``: the adaptive-penalty
     estimators whose test decodes are tabled; ``asr_only``: the conf name of the ASR-only reference ("" for none);
     ``asr_tuned``: the decodes with the ASR blank penalty tuned on dev, whose choice is tabled; ``data_root``
     (run.sh's data directory, :func:`test_cuts_path`): also the paired bootstrap of each model against the first
-    of ``models``, run by run (:func:`bootstrap_table`)."""
+    of ``models``, run by run (:func:`bootstrap_table`); ``test_splits``: the tables of each of these test splits
+    (the first also under the pair's own heading; e.g. ``("test", "test2")`` for a second test set)."""
     lines = ["# egs/mini study", "", INTRO + (ASR_TUNED if asr_tuned else ASR_FIXED), ""]
     if command:
         lines += ["Command:", "", "```sh", command, "```", ""]
-    missing: list[str] = []
-    signatures: set[str] = set()
-    trained: list[Path] = []
+    tables = _Tables(exp_root, seeds, models, crs, pretrain, estimators, asr_only, asr_tuned, data_root)
     for pair in pairs:
+        for index, split in enumerate(test_splits):
+            lines += tables.pair_split(pair, split, f"## {pair}" if index == 0 else f"## {pair}: test split {split}")
+    if tables.signatures:
+        lines += ["BLEU signature: " + "; ".join(f"`{s}`" for s in sorted(tables.signatures)), ""]
+    if tables.missing:
+        lines += ["Runs not found (not finished or not run): " + "; ".join(tables.missing) + ".", ""]
+    if tables.trained:
+        lines += [machines_line(tables.trained), ""]
+    return "\n".join(lines), tables.missing
+
+
+@dataclass
+class _Tables:
+    """The study's settings, and what its tables found so far: missing runs, BLEU signatures, trained directories."""
+
+    exp_root: Path
+    seeds: Sequence[int]
+    models: Sequence[str]
+    crs: Sequence[bool]
+    pretrain: str
+    estimators: Sequence[str]
+    asr_only: str
+    asr_tuned: bool
+    data_root: Path | None
+    missing: list[str] = field(default_factory=list)
+    signatures: set[str] = field(default_factory=set)
+    trained: list[Path] = field(default_factory=list)
+
+    def pair_split(self, pair: str, split: str, heading: str) -> list[str]:
+        """Markdown lines of one pair on one test split: the main table, the adaptive table, the bootstrap table."""
         table: list[str] = []
         adaptive_table: list[str] = []
         metric = "WER"
         counts: dict[str, int] = {}
         pair_runs: dict[tuple[str, bool], list[RunScores]] = {}
-        for model in models:
-            for cr in crs:
+        on = "" if split == "test" else f" on {split}"
+        for model in self.models:
+            for cr in self.crs:
                 runs = pair_runs.setdefault((model, cr), [])
-                for seed in seeds:
-                    run = read_run(exp_root, pair, seed, model, pretrain, cr, asr_only, asr_tuned)
-                    what = f"{pair} {model} {'with' if cr else 'without'} CR-CTC, seed {seed}"
+                for seed in self.seeds:
+                    run = read_run(self.exp_root, pair, seed, model, self.pretrain, cr, self.asr_only,
+                                   self.asr_tuned, split)
+                    what = f"{pair} {model} {'with' if cr else 'without'} CR-CTC, seed {seed}{on}"
                     if run is None:
-                        missing.append(what)
+                        self.missing.append(what)
                         continue
                     runs.append(run)
-                    trained += [run_dir(exp_root, pair, seed, name, cr) for name in (model, pretrain)]
+                    self.trained += [run_dir(self.exp_root, pair, seed, name, cr) for name in (model, self.pretrain)]
                     if run.joint_cost is not None:
-                        trained.append(run_dir(exp_root, pair, seed, asr_only, cr))
-                    reference = f"{pair} ASR-only reference {asr_only}{CR_SUFFIX if cr else ''}, seed {seed}"
-                    if asr_only and run.joint_cost is None and reference not in missing:
-                        missing.append(reference)
-                    for estimator in estimators:
-                        scores = read_adaptive(exp_root, pair, seed, model, cr, estimator, asr_tuned)
+                        self.trained.append(run_dir(self.exp_root, pair, seed, self.asr_only, cr))
+                    reference = (f"{pair} ASR-only reference {self.asr_only}{CR_SUFFIX if cr else ''}, "
+                                 f"seed {seed}{on}")
+                    if self.asr_only and run.joint_cost is None and reference not in self.missing:
+                        self.missing.append(reference)
+                    for estimator in self.estimators:
+                        scores = read_adaptive(self.exp_root, pair, seed, model, cr, estimator, self.asr_tuned,
+                                               split)
                         if scores is None:
-                            missing.append(f"{what}, adaptive {estimator}")
+                            self.missing.append(f"{what}, adaptive {estimator}")
                         else:
                             run.adaptive[estimator] = scores
                 if not runs:
                     continue
                 metric = runs[0].metric
                 counts = counts or runs[0].split_counts
-                signatures.update(r.bleu_signature for r in runs)
-                cells = [model, "yes" if cr else "no", " ".join(str(r.seed) for r in runs),
-                         mean_std([r.error_rate for r in runs]), mean_std([r.degradation for r in runs])]
-                if asr_only:  # over the seeds that have a reference, named when some lack one
-                    costed = [r for r in runs if r.joint_cost is not None]
-                    cell = mean_std([r.joint_cost for r in costed], signed=True)
-                    if costed and len(costed) < len(runs):
-                        cell += f" (seed {' '.join(str(r.seed) for r in costed)})"
-                    cells.append(cell)
-                cells += [mean_std([r.bleu for r in runs]), mean_std([r.chrf for r in runs]),
-                          mean_std([r.length_ratio for r in runs], 3)]
-                cells += [mean_std([r.split.get(f"{s}.{k}") for r in runs]) for s, k, _ in SPLIT_COLUMNS]
-                cells.append(" ".join(f"{r.penalty:g}" for r in runs))
-                if asr_tuned:
-                    cells.append(" ".join(f"{r.asr_penalty:g}" for r in runs))
-                table.append("| " + " | ".join(cells) + " |")
-                if estimators:
-                    adaptive_table.append(_adaptive_row(model, cr, runs, estimators))
+                self.signatures.update(r.bleu_signature for r in runs)
+                table.append(self._main_row(model, cr, runs))
+                if self.estimators:
+                    adaptive_table.append(_adaptive_row(model, cr, runs, self.estimators))
         if not table:
-            continue
+            return []
         split_names = [f"{label} ({counts.get(subset, 0)})" if subset != "all" else label
                        for subset, _, label in SPLIT_COLUMNS]
-        header = ["model", "CR-CTC", "seeds", f"test {metric}", f"{metric} stage 4 − stage 3",
-                  *([f"{metric} − ASR-only"] if asr_only else []), "BLEU", "chrF++", "len. ratio", *split_names,
-                  "ST blank penalty (dev)", *(["ASR blank penalty (dev)"] if asr_tuned else [])]
-        lines += [f"## {pair}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *table, ""]
-        if estimators:
+        header = ["model", "CR-CTC", "seeds", f"{split} {metric}", f"{metric} stage 4 − stage 3",
+                  *([f"{metric} − ASR-only"] if self.asr_only else []), "BLEU", "chrF++", "len. ratio", *split_names,
+                  "ST blank penalty (dev)", *(["ASR blank penalty (dev)"] if self.asr_tuned else [])]
+        lines = [heading, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *table, ""]
+        if self.estimators:
             header = ["model", "CR-CTC", "seeds", "BLEU at the dev-tuned constant"]
-            for estimator in estimators:
+            for estimator in self.estimators:
                 header += [f"adaptive ({estimator})", f"adaptive ({estimator}) − constant"]
-            lines += [f"Adaptive ST blank penalty on {pair} (test BLEU; the constant is scored in the same decode):",
-                      "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *adaptive_table, ""]
-        if data_root is not None and len(models) > 1:
-            lines += bootstrap_table(pair, pair_runs, models[0], test_cuts_path(data_root, pair))
-    if signatures:
-        lines += ["BLEU signature: " + "; ".join(f"`{s}`" for s in sorted(signatures)), ""]
-    if missing:
-        lines += ["Runs not found (not finished or not run): " + "; ".join(missing) + ".", ""]
-    if trained:
-        lines += [machines_line(trained), ""]
-    return "\n".join(lines), missing
+            lines += [f"Adaptive ST blank penalty on {pair} ({split} BLEU; the constant is scored in the same "
+                      "decode):", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *adaptive_table, ""]
+        if self.data_root is not None and len(self.models) > 1:
+            lines += bootstrap_table(pair, pair_runs, self.models[0], test_cuts_path(self.data_root, pair, split))
+        return lines
+
+    def _main_row(self, model: str, cr: bool, runs: Sequence[RunScores]) -> str:
+        cells = [model, "yes" if cr else "no", " ".join(str(r.seed) for r in runs),
+                 mean_std([r.error_rate for r in runs]), mean_std([r.degradation for r in runs])]
+        if self.asr_only:  # over the seeds that have a reference, named when some lack one
+            costed = [r for r in runs if r.joint_cost is not None]
+            cell = mean_std([r.joint_cost for r in costed], signed=True)
+            if costed and len(costed) < len(runs):
+                cell += f" (seed {' '.join(str(r.seed) for r in costed)})"
+            cells.append(cell)
+        cells += [mean_std([r.bleu for r in runs]), mean_std([r.chrf for r in runs]),
+                  mean_std([r.length_ratio for r in runs], 3)]
+        cells += [mean_std([r.split.get(f"{s}.{k}") for r in runs]) for s, k, _ in SPLIT_COLUMNS]
+        cells.append(" ".join(f"{r.penalty:g}" for r in runs))
+        if self.asr_tuned:
+            cells.append(" ".join(f"{r.asr_penalty:g}" for r in runs))
+        return "| " + " | ".join(cells) + " |"
 
 
-def test_cuts_path(data_root: Path, pair: str) -> Path:
-    """The test manifest run.sh decodes for ``pair`` under ``data_root`` (its ``--work-dir``'s data/)."""
-    return data_root / pair / "fbank" / "cuts_test.jsonl.gz"
+def test_cuts_path(data_root: Path, pair: str, split: str = "test") -> Path:
+    """The manifest of the test split ``split`` run.sh decodes for ``pair`` under ``data_root`` (its
+    ``--work-dir``'s data/)."""
+    return data_root / pair / "fbank" / f"cuts_{split}.jsonl.gz"
 
 
 def _test_translations(run: RunScores) -> tuple[dict[str, str], dict[str, str]]:
     """(hypotheses, references) of a run's test translations at its dev-tuned penalty, as the decode wrote them."""
     if run.test_hyps is None:
         raise ValueError(f"seed {run.seed}: no test translations recorded for this run")
-    refs_path = run.test_hyps.with_name("refs-st-test.txt")
+    refs_path = run.test_hyps.with_name(f"refs-st-{run.test_split}.txt")
     for path in (run.test_hyps, refs_path):
         if not path.is_file():
             raise ValueError(f"{path}: missing beside its decode summary; decode that run's test set again")
@@ -371,8 +409,9 @@ def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], ba
                 continue
             system, refs = _test_translations(run)
             base_hyps, _ = _test_translations(base)
-            ids = match_ids(system, refs, str(run.test_hyps), "refs-st-test.txt")
-            match_ids(base_hyps, refs, str(base.test_hyps), "refs-st-test.txt")
+            refs_name = f"refs-st-{run.test_split}.txt"
+            ids = match_ids(system, refs, str(run.test_hyps), refs_name)
+            match_ids(base_hyps, refs, str(base.test_hyps), refs_name)
             if not crossings.keys() >= set(ids):  # the manifest is read once per pair (every run decodes the same set)
                 crossings.update(zip(ids, read_crossings(cuts, ids)))
             results = paired_bootstrap_by_subset([base_hyps[i] for i in ids], [system[i] for i in ids],
@@ -389,9 +428,10 @@ def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], ba
         return []
     header = ["model", "CR-CTC", "seed", "BLEU − baseline, all",
               f"monotone ({counts.get('monotone', 0)})", f"reordered ({counts.get('reordered', 0)})"]
-    return [f"Against {baseline} on {pair}, run by run (test BLEU difference, each model at its dev-tuned ST "
+    split = next(r.test_split for model_runs in runs.values() for r in model_runs)
+    return [f"Against {baseline} on {pair}, run by run ({split} BLEU difference, each model at its dev-tuned ST "
             f"penalty, same seed and CR-CTC setting; 95% interval of a paired bootstrap over {num_resamples} "
-            "resamples of the test sentences; p: share of resamples contradicting the sign):", "",
+            f"resamples of the {split} sentences; p: share of resamples contradicting the sign):", "",
             "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""]
 
 
@@ -424,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path,
                         help="run.sh's data directory (<work-dir>/data): also table the paired bootstrap of each "
                              "model against the first of --models, run by run, split by reordering")
+    parser.add_argument("--test-splits", default="test",
+                        help='space-separated test splits to table, e.g. "test test2" with a second test set '
+                             "(default test)")
     parser.add_argument("--out", type=Path, required=True, help="markdown file to write (e.g. STUDY.md)")
     parser.add_argument("--command", default="", help="the study command line, quoted in the file")
     args = parser.parse_args(argv)
@@ -437,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text, missing = format_study(args.exp_root, args.pairs.split(), seeds, args.models.split(), crs,
                                      args.pretrain, args.command, args.adaptive.split(), args.asr_only,
-                                     args.asr_tuned, args.data_root)
+                                     args.asr_tuned, args.data_root, args.test_splits.split())
     except ValueError as err:
         print(f"hent_srt.study: {err}", file=sys.stderr)
         return 2

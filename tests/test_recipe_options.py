@@ -140,6 +140,26 @@ def test_stage5_decodes_the_test_splits_with_each_adaptive_estimator_tuned_on_de
     assert code == 2 and "st_ctc decodes offline" in err and calls == []
 
 
+def test_a_second_test_set_is_made_beside_the_corpus_and_decoded_with_the_test_splits(recipes):
+    touch(recipes, *(f"{MINI_DATA}/manifests/es-en_cuts_{s}.jsonl.gz" for s in ("train", "dev", "test")))
+    code, err, calls = run(recipes, "mini", "--stage", "0", "--stop-stage", "0", "--musan", "false",
+                           "--num-test2", "7")
+    assert code == 0, err
+    assert len(calls) == 1 and calls[0].startswith("hent-srt synth") and "--num-test2 7 --only-test2" in calls[0]
+    assert "--num-train 3000 --num-dev 100 --num-test 200" in calls[0]  # the corpus it is drawn beside
+    touch(recipes, f"{MINI_DATA}/manifests/es-en_cuts_test2.jsonl.gz", f"{MINI_EXP}/hent_srt/epoch-1.pt",
+          *(f"{MINI_DATA}/fbank/cuts_{s}.jsonl.gz" for s in ("dev", "test", "test2")))
+    code, err, calls = run(recipes, "mini", "--stage", "0", "--stop-stage", "1", "--musan", "false",
+                           "--num-test2", "7")
+    assert code == 0, err
+    assert [c.split("--split ")[1].split()[0] for c in calls] == ["train", "dev", "test", "test2"]  # made once
+    code, err, calls = run(recipes, "mini", "--stage", "5", "--stop-stage", "5", "--num-test2", "7",
+                           "--test-splits", "dev test")
+    assert code == 0, err
+    decoded = [c.split("--cuts ")[1].split()[0].rsplit("/", 1)[1] for c in calls if c.startswith("hent-srt decode")]
+    assert decoded == ["cuts_dev.jsonl.gz", "cuts_test.jsonl.gz", "cuts_test2.jsonl.gz"]
+
+
 def test_stage5_passes_the_asr_blank_penalty_to_every_decode(recipes):
     touch(recipes, *(f"{recipes}/{MINI_EXP}/hent_srt/epoch-{e}.pt" for e in (1, 2)),
           *(f"{recipes}/{MINI_DATA}/fbank/cuts_{s}.jsonl.gz" for s in ("dev", "test")))

@@ -87,6 +87,21 @@ def test_missing_runs_are_listed_and_one_seed_has_no_std(tmp_path):
     assert "Runs not found" in text
 
 
+def test_a_second_test_split_gets_its_own_tables_at_the_dev_chosen_penalty(tmp_path):
+    for seed in (1, 2):
+        _write(tmp_path, "es-en", seed, "hier1", False, "dev", _summary(9.0, {0.0: 10.0, 1.0: 12.0}))
+        _write(tmp_path, "es-en", seed, "hier1", False, "test", _summary(4.0, {0.0: 30.0, 1.0: 20.0}))
+        _write(tmp_path, "es-en", seed, "asr_pretrain", False, "test", _summary(3.0, None))
+    for seed, bleu in ((1, 41.0), (2, 43.0)):  # penalty 1 (chosen on dev) counts on test2 as on test
+        _write(tmp_path, "es-en", seed, "hier1", False, "test2", _summary(5.0 + seed, {0.0: 50.0, 1.0: bleu}))
+    _write(tmp_path, "es-en", 1, "asr_pretrain", False, "test2", _summary(4.0, None))
+    text, missing = format_study(tmp_path, ["es-en"], [1, 2], ["hier1"], [False], test_splits=("test", "test2"))
+    assert _table(text, "es-en")[1][:6] == ["hier1", "no", "1 2", "4.00 ± 0.00", "1.00 ± 0.00", "20.00 ± 0.00"]
+    header, row = _table(text, "es-en: test split test2")
+    assert header[3] == "test2 WER" and row[:6] == ["hier1", "no", "1", "6.00", "2.00", "41.00"]
+    assert missing == ["es-en hier1 without CR-CTC, seed 2 on test2"]  # its stage-3 model lacks test2
+
+
 def test_mean_std_cells():
     assert mean_std([]) == "—" and mean_std([1.234]) == "1.23"
     assert mean_std([1.0, 3.0]) == f"2.00 ± {statistics.stdev([1.0, 3.0]):.2f}"
@@ -261,9 +276,10 @@ def test_the_bootstrap_table_compares_each_run_with_the_baseline_of_its_seed(tmp
         sup.custom[NUM_CROSSINGS] = links
         cuts.append(MonoCut(id=f"u{i}", start=0.0, duration=1.0, channel=0, supervisions=[sup]))
     data_root = tmp_path / "data"
-    manifest = test_cuts_path(data_root, "es-en")
-    manifest.parent.mkdir(parents=True)
-    CutSet.from_cuts(cuts).to_file(manifest)
+    for split in ("test", "test2"):
+        manifest = test_cuts_path(data_root, "es-en", split)
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        CutSet.from_cuts(cuts).to_file(manifest)
     setting = DecodeSetting(method="greedy", weights="averaged", beam=None, max_sym_per_frame=20, streaming=False,
                             chunking=(), blank_penalty_asr=0.0)
     exp = tmp_path / "exp"
@@ -275,10 +291,11 @@ def test_the_bootstrap_table_compares_each_run_with_the_baseline_of_its_seed(tmp
             hyps = Hypotheses(asr={f"u{i}": seg[0] for i, seg in enumerate(BOOTSTRAP_SEGMENTS)}, st=texts,
                               audio_seconds=5.0)
             decode = run_dir(exp, "es-en", seed, name, False) / "decode"
-            for split in ("dev", "test"):
+            for split in ("dev", "test", "test2"):
                 summaries[seed, name, split] = score_and_write(hyps, cuts, split, decode, setting=setting)
-        score_and_write(Hypotheses(asr={c.id: "x" for c in cuts}, st={}, audio_seconds=5.0), cuts, "test",
-                        run_dir(exp, "es-en", seed, "asr_pretrain", False) / "decode", setting=setting)
+        for split in ("test", "test2"):
+            score_and_write(Hypotheses(asr={c.id: "x" for c in cuts}, st={}, audio_seconds=5.0), cuts, split,
+                            run_dir(exp, "es-en", seed, "asr_pretrain", False) / "decode", setting=setting)
     text, missing = format_study(exp, ["es-en"], [1, 2], ["nt_shared", "hier1"], [False], data_root=data_root)
     assert missing == []
     section = text.split("Against nt_shared on es-en")[1].split("\n\n")[1]
@@ -295,6 +312,10 @@ def test_the_bootstrap_table_compares_each_run_with_the_baseline_of_its_seed(tmp
         for cell, subset in zip(row[3:], ("all", "monotone", "reordered")):
             r = expected[subset]
             assert cell == f"{r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}], p {r.p_value:.3f}"
+    # a second test split (here the same sentences and translations) gets the same comparison from its own files
+    both = format_study(exp, ["es-en"], [1, 2], ["nt_shared", "hier1"], [False], data_root=data_root,
+                        test_splits=("test", "test2"))[0]
+    assert both.split("Against nt_shared on es-en, run by run (test2 BLEU")[1].split("\n\n")[1] == section
     (run_dir(exp, "es-en", 2, "hier1", False) / "decode" / f"hyps-st-test-{TAG}-bp1.txt").unlink()
     with pytest.raises(ValueError, match="hyps-st-test-greedy-sym20-averaged-bp1.txt: missing beside its decode"):
         format_study(exp, ["es-en"], [1, 2], ["nt_shared", "hier1"], [False], data_root=data_root)

@@ -17,6 +17,8 @@
 # adaptive ST blank penalty (tuned on dev) for each estimator; --blank-penalty-asr P decodes the ASR head with
 # blank penalty P (default: the conf's, 0), --blank-penalty-asr tune with the one of --blank-penalty-asr-grid
 # (default 0,0.5,...,3) that has the lowest dev WER/CER.
+# --num-test2 N also makes a second test set of N utterances (split test2: drawn after the others and disjoint from
+# them, added beside a corpus made earlier) and stage 5 decodes it with the test splits.
 set -euo pipefail
 cd "$(dirname "$0")"
 stage=0
@@ -25,6 +27,7 @@ pair=es-en
 num_train=3000
 num_dev=100
 num_test=200
+num_test2=0
 seed=1
 num_jobs=2
 src_vocab_size=200
@@ -90,6 +93,15 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && ! [ -f "${manifest_prefix}_c
   echo "$(date '+%H:%M:%S') [mini] stage 0: synthetic $pair corpus ($num_train/$num_dev/$num_test utterances)"
   hent-srt synth --pair "$pair" --out-dir "$data/manifests" --num-train "$num_train" --num-dev "$num_dev" \
     --num-test "$num_test" --seed "$seed" --num-jobs "$num_jobs"
+fi
+
+if [ "$num_test2" -gt 0 ]; then
+  case " $test_splits " in *" test2 "*) ;; *) test_splits="$test_splits test2" ;; esac
+fi
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && [ "$num_test2" -gt 0 ] && ! [ -f "${manifest_prefix}_cuts_test2.jsonl.gz" ]; then
+  echo "$(date '+%H:%M:%S') [mini] stage 0: second test set of the synthetic $pair corpus ($num_test2 utterances)"
+  hent-srt synth --pair "$pair" --out-dir "$data/manifests" --num-train "$num_train" --num-dev "$num_dev" \
+    --num-test "$num_test" --num-test2 "$num_test2" --only-test2 --seed "$seed" --num-jobs "$num_jobs"
 fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && [ "$musan_dir" != none ] && ! [ -d "$musan_dir" ]; then

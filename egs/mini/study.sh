@@ -19,6 +19,10 @@
 # --num-threads (default 1) is each training's train.num_threads and each decode's thread count: on CPU a run repeats
 # bit for bit only at the same thread count, so the study fixes it (0: torch's default, which depends on the
 # machine's cores), and two studies side by side on two cores then do not compete for them.
+# --num-test2 N (default 0: none) adds a second test set of N utterances per pair (run.sh --num-test2: drawn after
+# the corpus's other splits, disjoint from them; made beside a corpus that exists already), decodes every run on it
+# as on test, and STUDY.md repeats the tables for it: with 35 monotone sentences in the 200 of test, a larger set
+# says more about the monotone ones. Runs decoded before without it are decoded again (not trained again).
 #
 #   bash study.sh                                        # the full study (hours on CPU)
 #   bash study.sh --pairs zh-en --seeds "1 2 3" --models "nt_shared hier1" --cr true
@@ -33,6 +37,7 @@ corpus_seed=1
 num_train=3000
 num_dev=100
 num_test=200
+num_test2=0
 num_jobs=2
 blank_penalties=0,0.5,1,1.5,2,2.5,3
 adaptive="asr_length st_ctc"
@@ -53,9 +58,9 @@ for c in $cr; do
   if [ "$c" != true ] && [ "$c" != false ]; then echo "$0: --cr takes true and/or false, got '$c'" >&2; exit 2; fi
 done
 log() { echo "$(date '+%H:%M:%S') [study] $*"; }
-has_summary() {  # has_summary DIR: DIR holds a test summary of this study's ASR blank penalty setting (tuned or not)
-  local files
-  mapfile -t files < <(compgen -G "$1/summary-test-*.json")
+has_summary() {  # has_summary DIR [SPLIT]: DIR holds a SPLIT (default test) summary of this study's ASR blank penalty
+  local files  # setting (tuned or not)
+  mapfile -t files < <(compgen -G "$1/summary-${2:-test}-*.json")
   [ ${#files[@]} -gt 0 ] || return 1
   if [ "$blank_penalty_asr" = tune ]; then
     [ -n "$(grep -l '"blank_penalty_tuning"' "${files[@]}")" ]
@@ -63,12 +68,15 @@ has_summary() {  # has_summary DIR: DIR holds a test summary of this study's ASR
     [ -n "$(grep -L '"blank_penalty_tuning"' "${files[@]}")" ]
   fi
 }
-decoded() {  # decoded DIR ESTIMATOR...: DIR/decode, and DIR/decode/adaptive-ESTIMATOR of each, hold a test summary
-  local dir=$1 estimator; shift
-  has_summary "$dir/decode" || return 1
-  for estimator in "$@"; do has_summary "$dir/decode/adaptive-$estimator" || return 1; done
+decoded() {  # decoded DIR ESTIMATOR...: DIR/decode, and DIR/decode/adaptive-ESTIMATOR of each, hold a summary of
+  local dir=$1 estimator split; shift  # every test split
+  for split in $test_splits; do
+    has_summary "$dir/decode" "$split" || return 1
+    for estimator in "$@"; do has_summary "$dir/decode/adaptive-$estimator" "$split" || return 1; done
+  done
 }
-common=(--work-dir "$work_dir" --num-train "$num_train" --num-dev "$num_dev" --num-test "$num_test"
+test_splits=test; [ "$num_test2" -eq 0 ] || test_splits="test test2"
+common=(--work-dir "$work_dir" --num-train "$num_train" --num-dev "$num_dev" --num-test "$num_test" --num-test2 "$num_test2"
         --seed "$corpus_seed" --num-jobs "$num_jobs" --blank-penalties "$blank_penalties" --test-splits "dev test"
         --blank-penalty-asr "$blank_penalty_asr" --blank-penalty-asr-grid "$blank_penalty_asr_grid"
         --decode-threads "$num_threads")
@@ -106,4 +114,4 @@ done
 asr_tuned=(); [ "$blank_penalty_asr" != tune ] || asr_tuned=(--asr-tuned)
 python=$(head -1 "$(command -v hent-srt)" | sed 's/^#!//')
 "$python" -m hent_srt.study --exp-root "$work_dir/exp" --pairs "$pairs" --seeds "$seeds" --models "$models" --cr "$cr" \
-  --adaptive "$adaptive" --asr-only "$asr_only" --data-root "$work_dir/data" --out "$out" --command "$command_line" ${asr_tuned[@]+"${asr_tuned[@]}"}
+  --adaptive "$adaptive" --asr-only "$asr_only" --data-root "$work_dir/data" --test-splits "$test_splits" --out "$out" --command "$command_line" ${asr_tuned[@]+"${asr_tuned[@]}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import random
 import re
 
@@ -106,6 +107,24 @@ def test_splits_are_disjoint_and_hold_out_combinations(pair):
     assert [s.text for s in again["train"]] == [s.text for s in splits["train"]]
 
 
+@pytest.mark.parametrize("pair", sorted(PAIRS))
+def test_a_second_test_set_is_disjoint_and_leaves_the_other_splits_alone(pair):
+    seed = 5
+    sizes = {"train": 300, "dev": 30, "test": 30}
+    without = make_splits(pair, seed, sizes)
+    splits = make_splits(pair, seed, {**sizes, "test2": 60})
+    assert len(splits["test2"]) == 60
+    for split in sizes:
+        assert [s.text for s in splits[split]] == [s.text for s in without[split]]
+    test2_texts = {s.text for s in splits["test2"]}
+    test2_translations = {s.translation for s in splits["test2"]}
+    assert len(test2_texts) == 60
+    for split in sizes:
+        assert not test2_texts & {s.text for s in splits[split]}
+        assert not test2_translations & {s.translation for s in splits[split]}
+    assert all(any(is_held_out(c, seed) for c in s.combos) for s in splits["test2"][::3])
+
+
 def test_make_splits_rejects_bad_sizes():
     with pytest.raises(ValueError, match="train"):
         make_splits("es-en", 0, {"train": -1, "dev": 0, "test": 0})
@@ -204,6 +223,22 @@ def test_same_seed_gives_byte_identical_manifests(tmp_path, monkeypatch):
     assert all(np.array_equal(first_audio[k], second_audio[k]) for k in first_audio)
     other = {k: p.read_bytes() for k, p in _build(tmp_path, "es-en", num_jobs=2, seed=12).items()}
     assert other["train"] != first["train"]
+
+
+def test_the_second_test_set_written_alone_is_the_full_commands(tmp_path):
+    full = _build(tmp_path / "full", "zh-en", sizes={"num_test2": 5})
+    alone = _build(tmp_path / "alone", "zh-en", sizes={"num_test2": 5}, only_test2=True)
+    assert sorted(full) == ["dev", "test", "test2", "train"] and sorted(alone) == ["test2"]
+    root_full, root_alone = str((tmp_path / "full").resolve()), str((tmp_path / "alone").resolve())
+    text = {name: gzip.decompress(paths["test2"].read_bytes()).decode() for name, paths in (("full", full),
+                                                                                             ("alone", alone))}
+    assert text["alone"].replace(root_alone, "ROOT") == text["full"].replace(root_full, "ROOT")
+    audio = {name: {p.name: p.read_bytes() for p in sorted((tmp_path / name).rglob("*test2*.flac"))}
+             for name in ("full", "alone")}
+    assert len(audio["full"]) == 5 and audio["alone"] == audio["full"]
+    assert not (tmp_path / "alone" / "audio" / "zh-en" / "train").exists()
+    with pytest.raises(ValueError, match="--num-test2"):
+        _build(tmp_path / "none", "zh-en", only_test2=True)
 
 
 def _parse(argv):

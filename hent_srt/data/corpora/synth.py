@@ -8,6 +8,10 @@ carries ``custom["num_crossings"]``: the number of crossing alignment links of i
 of the grammar's alignment; 0 for a monotone translation), which scoring uses to split the test set by reordering
 (:func:`hent_srt.metrics.reordering_scores`); :func:`num_crossings` reads it back.
 
+``--num-test2 N`` adds a second test set (split ``test2``) drawn after the others and disjoint from them, which
+leaves the other splits as they are; ``--only-test2`` writes it alone, beside a corpus made earlier with the same
+arguments.
+
 Everything is seeded: the same arguments give byte-identical manifests (the gzip header carries no time or
 file name), whatever ``num_jobs``. Manifests and audio files are written to a temporary name and renamed.
 """
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from hent_srt.data.corpora.synth_audio import AudioJob, make_speakers, shutdown_workers, synthesize
 from hent_srt.data.corpora.synth_grammar import count_swaps
-from hent_srt.data.corpora.synth_text import PAIRS, SPLITS, make_splits
+from hent_srt.data.corpora.synth_text import EXTRA_SPLITS, PAIRS, SPLITS, make_splits
 from hent_srt.data.manifest import read_cuts
 from hent_srt.fileio import atomic_path
 
@@ -92,11 +96,16 @@ def build_corpus(
     telephone: bool = False,
     num_jobs: int = 1,
     progress: bool = True,
+    num_test2: int = 0,
+    only_test2: bool = False,
 ) -> dict[str, Path]:
-    """Generate the corpus; returns the manifest path per split ("train", "dev", "test").
+    """Generate the corpus; returns the manifest path per split written ("train", "dev", "test", and "test2" when
+    ``num_test2`` > 0: a second test set disjoint from the others, which it leaves unchanged).
 
-    With ``telephone`` the audio is 8 kHz, band-limited to 300–3400 Hz with low noise (the features step
-    resamples it); otherwise 16 kHz.
+    ``only_test2`` writes the second test set only, byte for byte the one the full command writes (every split's
+    sentences and speakers are drawn all the same, and test2's audio is made in chunks of its own): it adds a
+    second test set beside a corpus made earlier with the same arguments. With ``telephone`` the audio is 8 kHz,
+    band-limited to 300–3400 Hz with low noise (the features step resamples it); otherwise 16 kHz.
     """
     from lhotse import AudioSource, MonoCut, Recording
 
@@ -104,10 +113,14 @@ def build_corpus(
 
     if pair not in PAIRS:
         raise ValueError(f"pair must be one of {', '.join(sorted(PAIRS))}, got {pair!r}.")
-    sizes = {"train": num_train, "dev": num_dev, "test": num_test}
+    sizes = {"train": num_train, "dev": num_dev, "test": num_test, "test2": num_test2}
     for split, size in sizes.items():
         if not isinstance(size, int) or size < 0:
             raise ValueError(f"num_{split} (--num-{split}) must be an integer >= 0, got {size!r}.")
+    if only_test2 and num_test2 == 0:
+        raise ValueError("only_test2 (--only-test2) writes the second test set: give its size with --num-test2 N")
+    drawn = SPLITS + tuple(split for split in EXTRA_SPLITS if sizes[split] > 0)
+    written = EXTRA_SPLITS if only_test2 else drawn
     if sum(sizes.values()) == 0:
         raise ValueError("num_train + num_dev + num_test (--num-train, --num-dev, --num-test) must be > 0; ask for "
                          "at least one utterance.")
@@ -120,26 +133,30 @@ def build_corpus(
     rng = random.Random(f"hent-srt-synth/utterances/{pair}/{seed}")
     jobs: list[AudioJob] = []
     entries = []
-    for split in SPLITS:
+    for split in drawn:  # every split draws its speakers, so test2 written alone has the full corpus's
         audio_dir = out / "audio" / pair / split
-        audio_dir.mkdir(parents=True, exist_ok=True)
+        if split in written:
+            audio_dir.mkdir(parents=True, exist_ok=True)
         for index, sentence in enumerate(sentences[split]):
             utt_id = f"{pair}_{split}_{index:06d}"
             speaker = speakers[rng.randrange(len(speakers))]
-            jobs.append(
-                AudioJob(
-                    path=str(audio_dir / f"{utt_id}.flac"),
-                    text=sentence.spoken,
-                    voice=f"{spec.voice}+{speaker.variant}",
-                    rate=_jitter(rng, speaker.rate, 12, 80, 450),
-                    pitch=_jitter(rng, speaker.pitch, 6, 0, 100),
-                    seed=zlib.crc32(f"{seed}/{utt_id}".encode()),
-                    telephone=telephone,
-                )
+            job = AudioJob(
+                path=str(audio_dir / f"{utt_id}.flac"),
+                text=sentence.spoken,
+                voice=f"{spec.voice}+{speaker.variant}",
+                rate=_jitter(rng, speaker.rate, 12, 80, 450),
+                pitch=_jitter(rng, speaker.pitch, 6, 0, 100),
+                seed=zlib.crc32(f"{seed}/{utt_id}".encode()),
+                telephone=telephone,
             )
-            entries.append((split, utt_id, speaker.id, sentence))
-    audio = synthesize(jobs, num_jobs, progress=progress)
-    cuts_by_split: dict[str, list] = {split: [] for split in SPLITS}
+            if split in written:
+                jobs.append(job)
+                entries.append((split, utt_id, speaker.id, sentence))
+    # the main splits' audio in one run of chunks (as before test2 existed), test2's in chunks of its own
+    main_jobs = [job for job, entry in zip(jobs, entries) if entry[0] in SPLITS]
+    audio = synthesize(main_jobs, num_jobs, progress=progress) + synthesize(jobs[len(main_jobs):], num_jobs,
+                                                                            progress=progress)
+    cuts_by_split: dict[str, list] = {split: [] for split in written}
     for job, (split, utt_id, speaker_id, sentence), (num_samples, rate) in zip(jobs, entries, audio):
         duration = num_samples / rate
         recording = Recording(
@@ -171,7 +188,7 @@ def build_corpus(
         )
         cuts_by_split[split].append(cut)
     paths = {}
-    for split in SPLITS:
+    for split in written:
         validate_cuts(cuts_by_split[split])
         paths[split] = manifest_path(out, pair, split)
         _write_manifest(paths[split], [cut.to_dict() for cut in cuts_by_split[split]])
@@ -185,6 +202,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-train", type=int, default=3000, help="training utterances (default 3000)")
     parser.add_argument("--num-dev", type=int, default=200, help="development utterances (default 200)")
     parser.add_argument("--num-test", type=int, default=200, help="test utterances (default 200)")
+    parser.add_argument("--num-test2", type=int, default=0,
+                        help="utterances of a second test set, drawn after the other splits and disjoint from them "
+                             "(default 0: none; the other splits are the same with or without it)")
+    parser.add_argument("--only-test2", action="store_true",
+                        help="write only the second test set (beside a corpus made earlier with the same arguments); "
+                             "it is byte for byte the one the full command writes")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--telephone", action="store_true", help="8 kHz band-limited audio with low noise")
     parser.add_argument("--num-jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
@@ -206,6 +229,8 @@ def main(args: argparse.Namespace) -> int:
             telephone=args.telephone,
             num_jobs=args.num_jobs,
             progress=sys.stderr.isatty(),
+            num_test2=args.num_test2,
+            only_test2=args.only_test2,
         )
     except (ValueError, EspeakError) as err:
         print(f"hent-srt synth: error: {err}", file=sys.stderr)
@@ -219,7 +244,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     finally:
         shutdown_workers()
-    total = args.num_train + args.num_dev + args.num_test
+    sizes = {"train": args.num_train, "dev": args.num_dev, "test": args.num_test, "test2": args.num_test2}
+    total = sum(sizes[split] for split in paths)
     elapsed = time.perf_counter() - start
     for split, path in paths.items():
         print(f"{split}: {path}")

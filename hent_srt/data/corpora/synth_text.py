@@ -6,7 +6,10 @@ depends only on the seed and the requested sizes. Guarantees:
 - no source sentence and no translation occurs in two splits, and no sentence occurs twice in a split;
 - a fixed, seeded subset of word combinations (about ``HELD_OUT_RATE`` of all noun–adjective, verb–object,
   construct-state ... combinations the grammar can produce) never occurs in train; every third dev and test
-  sentence contains at least one of them, so the held-out sets measure generalisation to unseen combinations.
+  sentence contains at least one of them, so the held-out sets measure generalisation to unseen combinations;
+- the optional ``test2`` split (``EXTRA_SPLITS``), a second test set drawn like test but after every other
+  split, is disjoint from all of them and leaves them as they are without it: a larger evaluation set for a
+  corpus already trained on.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from hent_srt.data.corpora.synth_es import generate_es
 from hent_srt.data.corpora.synth_grammar import Phrase, Sentence, render
 from hent_srt.data.corpora.synth_zh import generate_zh, pinyin_of
 
-__all__ = ["HELD_OUT_RATE", "PAIRS", "PairSpec", "generate_sentence", "is_held_out", "make_splits"]
+__all__ = ["EXTRA_SPLITS", "HELD_OUT_RATE", "PAIRS", "PairSpec", "generate_sentence", "is_held_out", "make_splits"]
 
 HELD_OUT_RATE = 0.1
 MIN_WORDS, MAX_WORDS = 4, 10
 SPLITS = ("test", "dev", "train")
+EXTRA_SPLITS = ("test2",)
 
 
 @dataclass(frozen=True)
@@ -75,16 +79,20 @@ def is_held_out(combo: tuple[str, ...], seed: int) -> bool:
 
 
 def make_splits(pair: str, seed: int, sizes: dict[str, int]) -> dict[str, list[Sentence]]:
-    """Sentences per split (``sizes`` maps "train", "dev", "test" to counts >= 0); test is drawn first."""
+    """Sentences per split (``sizes`` maps "train", "dev", "test" and optionally "test2" to counts >= 0); test is
+    drawn first, test2 last (only when asked for)."""
     if pair not in PAIRS:
         raise ValueError(f"pair must be one of {sorted(PAIRS)}, got {pair!r}.")
-    for split in SPLITS:
+    unknown = sorted(set(sizes) - set(SPLITS) - set(EXTRA_SPLITS))
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown}; the splits are {', '.join(SPLITS + EXTRA_SPLITS)}.")
+    for split in SPLITS + tuple(s for s in EXTRA_SPLITS if s in sizes):
         if not isinstance(sizes.get(split), int) or sizes[split] < 0:
             raise ValueError(f"sizes[{split!r}] must be an integer >= 0, got {sizes.get(split)!r}.")
     seen_text: set[str] = set()
     seen_translation: set[str] = set()
     splits: dict[str, list[Sentence]] = {}
-    for split in SPLITS:
+    for split in SPLITS + tuple(s for s in EXTRA_SPLITS if sizes.get(s, 0) > 0):
         rng = random.Random(f"hent-srt-synth/{pair}/{seed}/{split}")
         chosen: list[Sentence] = []
         attempts = 0
