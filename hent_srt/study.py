@@ -101,8 +101,6 @@ class RunScores:
     """the ASR blank penalty chosen on dev (decoded with ``--blank-penalty-asr tune``); None at a fixed one"""
     test_hyps: Path | None = None
     """the test translations at ``penalty`` (``hyps-st-<split>-TAG-bp<P>.txt`` beside the test summary)"""
-    test_split: str = "test"
-    """the split the test scores are of ("test", or a second test set such as "test2")"""
 
 
 def _load(path: Path) -> dict:
@@ -179,7 +177,6 @@ def read_run(exp_root: Path, pair: str, seed: int, model: str, pretrain: str, cr
         split_counts=counts,
         asr_penalty=test["asr"]["blank_penalty_tuning"]["blank_penalty"] if asr_tuned else None,
         test_hyps=paths[1].with_name(f"hyps-st-{paths[1].name[len('summary-'):-len('.json')]}-bp{chosen:g}.txt"),
-        test_split=split,
     )
 
 
@@ -353,7 +350,8 @@ class _Tables:
                       "decode):", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
                       *adaptive_table, ""]
         if self.data_root is not None and len(self.models) > 1:
-            lines += bootstrap_table(pair, pair_runs, self.models[0], test_cuts_path(self.data_root, pair, split))
+            lines += bootstrap_table(pair, pair_runs, self.models[0], test_cuts_path(self.data_root, pair, split),
+                                     split=split)
         return lines
 
     def _main_row(self, model: str, cr: bool, runs: Sequence[RunScores]) -> str:
@@ -380,11 +378,12 @@ def test_cuts_path(data_root: Path, pair: str, split: str = "test") -> Path:
     return data_root / pair / "fbank" / f"cuts_{split}.jsonl.gz"
 
 
-def _test_translations(run: RunScores) -> tuple[dict[str, str], dict[str, str]]:
-    """(hypotheses, references) of a run's test translations at its dev-tuned penalty, as the decode wrote them."""
+def _test_translations(run: RunScores, split: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(hypotheses, references) of a run's translations of the test split ``split`` (the one ``run`` was read on)
+    at its dev-tuned penalty, as the decode wrote them."""
     if run.test_hyps is None:
         raise ValueError(f"seed {run.seed}: no test translations recorded for this run")
-    refs_path = run.test_hyps.with_name(f"refs-st-{run.test_split}.txt")
+    refs_path = run.test_hyps.with_name(f"refs-st-{split}.txt")
     for path in (run.test_hyps, refs_path):
         if not path.is_file():
             raise ValueError(f"{path}: missing beside its decode summary; decode that run's test set again")
@@ -392,10 +391,11 @@ def _test_translations(run: RunScores) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], baseline: str, cuts: Path,
-                    num_resamples: int = 1000) -> list[str]:
+                    num_resamples: int = 1000, split: str = "test") -> list[str]:
     """Markdown lines: per seed, the test BLEU difference of each model from ``baseline`` (same seed and CR-CTC
     setting, each at its dev-tuned penalty) on all, monotone and reordered sentences, with its paired bootstrap
-    interval (:func:`hent_srt.significance.paired_bootstrap_by_subset`); the crossing counts from ``cuts``."""
+    interval (:func:`hent_srt.significance.paired_bootstrap_by_subset`); the crossing counts from ``cuts``, the
+    manifest of ``split``, the test split the runs were read on."""
     rows: list[str] = []
     counts: dict[str, int] = {}
     crossings: dict[str, int] = {}
@@ -407,9 +407,9 @@ def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], ba
             base = base_by_seed.get(run.seed)
             if base is None:
                 continue
-            system, refs = _test_translations(run)
-            base_hyps, _ = _test_translations(base)
-            refs_name = f"refs-st-{run.test_split}.txt"
+            system, refs = _test_translations(run, split)
+            base_hyps, _ = _test_translations(base, split)
+            refs_name = f"refs-st-{split}.txt"
             ids = match_ids(system, refs, str(run.test_hyps), refs_name)
             match_ids(base_hyps, refs, str(base.test_hyps), refs_name)
             if not crossings.keys() >= set(ids):  # the manifest is read once per pair (every run decodes the same set)
@@ -428,7 +428,6 @@ def bootstrap_table(pair: str, runs: dict[tuple[str, bool], list[RunScores]], ba
         return []
     header = ["model", "CR-CTC", "seed", "BLEU − baseline, all",
               f"monotone ({counts.get('monotone', 0)})", f"reordered ({counts.get('reordered', 0)})"]
-    split = next(r.test_split for model_runs in runs.values() for r in model_runs)
     return [f"Against {baseline} on {pair}, run by run ({split} BLEU difference, each model at its dev-tuned ST "
             f"penalty, same seed and CR-CTC setting; 95% interval of a paired bootstrap over {num_resamples} "
             f"resamples of the {split} sentences; p: share of resamples contradicting the sign):", "",

@@ -152,10 +152,10 @@ def build_corpus(
             if split in written:
                 jobs.append(job)
                 entries.append((split, utt_id, speaker.id, sentence))
-    # the main splits' audio in one run of chunks (as before test2 existed), test2's in chunks of its own
-    main_jobs = [job for job, entry in zip(jobs, entries) if entry[0] in SPLITS]
-    audio = synthesize(main_jobs, num_jobs, progress=progress) + synthesize(jobs[len(main_jobs):], num_jobs,
-                                                                            progress=progress)
+    # the main splits' audio in one run of chunks (as before test2 existed), test2's (drawn last) in chunks of its own
+    num_main = sum(split in SPLITS for split, *_ in entries)
+    audio = (synthesize(jobs[:num_main], num_jobs, progress=progress)
+             + synthesize(jobs[num_main:], num_jobs, progress=progress))
     cuts_by_split: dict[str, list] = {split: [] for split in written}
     for job, (split, utt_id, speaker_id, sentence), (num_samples, rate) in zip(jobs, entries, audio):
         duration = num_samples / rate
@@ -244,8 +244,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     finally:
         shutdown_workers()
-    sizes = {"train": args.num_train, "dev": args.num_dev, "test": args.num_test, "test2": args.num_test2}
-    total = sum(sizes[split] for split in paths)
+    total = sum(getattr(args, f"num_{split}") for split in paths)
     elapsed = time.perf_counter() - start
     for split, path in paths.items():
         print(f"{split}: {path}")

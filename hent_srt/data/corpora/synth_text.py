@@ -86,13 +86,14 @@ def make_splits(pair: str, seed: int, sizes: dict[str, int]) -> dict[str, list[S
     unknown = sorted(set(sizes) - set(SPLITS) - set(EXTRA_SPLITS))
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; the splits are {', '.join(SPLITS + EXTRA_SPLITS)}.")
-    for split in SPLITS + tuple(s for s in EXTRA_SPLITS if s in sizes):
+    sizes = {**dict.fromkeys(EXTRA_SPLITS, 0), **sizes}
+    for split in SPLITS + EXTRA_SPLITS:
         if not isinstance(sizes.get(split), int) or sizes[split] < 0:
             raise ValueError(f"sizes[{split!r}] must be an integer >= 0, got {sizes.get(split)!r}.")
     seen_text: set[str] = set()
     seen_translation: set[str] = set()
     splits: dict[str, list[Sentence]] = {}
-    for split in SPLITS + tuple(s for s in EXTRA_SPLITS if sizes.get(s, 0) > 0):
+    for split in SPLITS + tuple(s for s in EXTRA_SPLITS if sizes[s] > 0):
         rng = random.Random(f"hent-srt-synth/{pair}/{seed}/{split}")
         chosen: list[Sentence] = []
         attempts = 0
